@@ -1,0 +1,22 @@
+"""The exit codes every ``trialrun`` command returns, documented in the README."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes: stable, so CI pipelines can branch on them."""
+
+    OK = 0
+    """Success."""
+    USAGE = 2
+    """Bad command line, or a malformed prompt file or catalog entry."""
+    MISSING_INPUTS = 3
+    """Required inputs are missing; each missing field is listed."""
+    FAILED = 4
+    """The experiment ran and failed (the report says where)."""
+    REFUSED = 5
+    """Refused by policy: deploying, data outside the catalog, an unapproved costly plan."""
+    CANCELLED = 6
+    """The experiment was cancelled (Ctrl-C, a cancel command, or the watchdog)."""

@@ -1,0 +1,172 @@
+"""The typed experiment request: what every way in (prompt file, chat, Slack) fills in.
+
+A :class:`RequestDraft` holds whatever has been said so far, each field optional; a
+:class:`ExperimentRequest` is a complete, validated request. ``RequestDraft.missing()`` names the
+required inputs still absent, which is the typed "I need more input" outcome every adapter asks for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tools.training.metrics import METRICS, Direction, MetricName
+
+ModelFamily = Literal["xgboost", "lightgbm", "both"]
+REQUIRED_FIELDS: tuple[str, ...] = ("dataset", "version", "metric", "budget", "seeds")
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def default_cpus() -> int:
+    """Return the CPU cores a budget gets when it names none: every core of this machine."""
+    return os.cpu_count() or 1
+
+
+class Budget(BaseModel):
+    """The compute an experiment may spend; trials and seconds are required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trials: Annotated[int, Field(ge=1, le=100_000, description="Tuning trials at most.")]
+    seconds: Annotated[float, Field(gt=0, le=7 * 24 * 3600, description="Wall-clock seconds.")]
+    cpus: Annotated[int, Field(ge=1, le=1024, description="CPU cores.")] = Field(
+        default_factory=default_cpus
+    )
+    gpus: Annotated[int, Field(ge=0, le=64, description="GPUs.")] = 0
+    parallel: Annotated[int, Field(ge=1, le=256, description="Parallel jobs or workers.")] = 1
+
+
+class KubernetesTarget(BaseModel):
+    """Where on Kubernetes the experiment runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    namespace: str
+
+    @field_validator("namespace")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not _NAMESPACE.match(value):
+            raise ValueError(
+                f"namespace {value!r} is not a DNS-1123 label "
+                "(lowercase letters, digits and '-', at most 63 characters)"
+            )
+        return value
+
+
+class KubernetesRuntime(BaseModel):
+    """The ``{kubernetes: {namespace: ...}}`` runtime form."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kubernetes: KubernetesTarget
+
+
+Runtime = Literal["local"] | KubernetesRuntime
+
+
+class _Fields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target: str | None = None
+    model: ModelFamily = "lightgbm"
+    direction: Direction | None = None
+    optimize: bool = True
+    experiment: str | None = None
+    runtime: Runtime = "local"
+    approve: bool = Field(
+        default=False, description="Pre-approves a plan over the approval threshold (CI)."
+    )
+
+    @model_validator(mode="after")
+    def _direction_matches(self) -> _Fields:
+        metric = getattr(self, "metric", None)
+        if metric and self.direction and METRICS[metric].direction != self.direction:
+            raise ValueError(
+                f"direction {self.direction!r} contradicts metric {metric!r}, which is "
+                f"{METRICS[metric].direction}d"
+            )
+        return self
+
+
+class ExperimentRequest(_Fields):
+    """A complete request: every required input present and valid."""
+
+    dataset: Annotated[str, Field(min_length=1)]
+    version: Annotated[str, Field(min_length=1)]
+    metric: MetricName
+    budget: Budget
+    seeds: Annotated[list[int], Field(min_length=1, max_length=32)]
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"seeds {value!r} repeat a value; give distinct seeds")
+        if any(s < 0 or s > 2**32 - 1 for s in value):
+            raise ValueError(f"seeds {value!r} must each be between 0 and 4294967295")
+        return value
+
+    @property
+    def metric_direction(self) -> Direction:
+        """Return the direction of the primary metric."""
+        return METRICS[self.metric].direction
+
+    @property
+    def experiment_name(self) -> str:
+        """Return the MLflow experiment name, defaulting to ``<dataset>-<version>``."""
+        return self.experiment or f"{self.dataset}-{self.version}"
+
+    @property
+    def families(self) -> list[Literal["xgboost", "lightgbm"]]:
+        """Return the model families this request trains."""
+        return ["xgboost", "lightgbm"] if self.model == "both" else [self.model]
+
+    @property
+    def namespace(self) -> str | None:
+        """Return the Kubernetes namespace, or None for a local run."""
+        return (
+            self.runtime.kubernetes.namespace
+            if isinstance(self.runtime, KubernetesRuntime)
+            else None
+        )
+
+
+class RequestDraft(_Fields):
+    """A request in the making: the required inputs may still be missing."""
+
+    dataset: str | None = None
+    version: str | None = None
+    metric: MetricName | None = None
+    budget: Budget | None = None
+    seeds: list[int] | None = None
+
+    def missing(self) -> list[str]:
+        """Return the required inputs still absent, in a stable order."""
+        return [name for name in REQUIRED_FIELDS if getattr(self, name) in (None, [])]
+
+    def complete(self) -> ExperimentRequest:
+        """Return the complete request; raises ``MissingInputs`` when inputs are absent."""
+        missing = self.missing()
+        if missing:
+            raise MissingInputs(missing)
+        return ExperimentRequest.model_validate(self.model_dump(exclude_none=False))
+
+    def defaults_used(self, explicit: set[str]) -> dict[str, Any]:
+        """Return the optional fields that fell back to their default (for the Plan section)."""
+        return {
+            name: getattr(self, name)
+            for name in _Fields.model_fields
+            if name not in explicit and name != "approve"
+        }
+
+
+class MissingInputs(Exception):
+    """The typed "I need more input" outcome: names every missing required input."""
+
+    def __init__(self, fields: list[str]):
+        self.fields = fields
+        super().__init__("missing required inputs: " + ", ".join(fields))
