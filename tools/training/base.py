@@ -1,0 +1,179 @@
+"""The small trainer interface every model family implements, and the round loop they share.
+
+Each boosting round goes through :class:`RoundController`, which records the metric curves, keeps
+the early-stopping state, writes checkpoints, and checks the deadline and the cancel flag — so a
+budget or a cancel stops training within one round, whatever the library.
+
+Row subsampling is done here rather than by the libraries: each round's row sample is drawn from
+``(seed, round)`` and applied as sample weights, so a run resumed from a checkpoint draws exactly
+the rows it would have drawn and ends with the same model. (The libraries' own samplers keep
+internal state a checkpoint cannot capture.)
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from tools.data.validate import Split
+from tools.errors import Cancelled
+from tools.training.checkpoints import CheckpointStore, TrainingState
+from tools.training.metrics import Metric, Task
+
+StopReason = Literal["completed", "early_stopping", "deadline"]
+Device = Literal["cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """Everything one training run needs besides the data.
+
+    Attributes:
+        task: binary, multiclass or regression.
+        n_classes: Number of classes for classification.
+        metric: The primary metric (final scores use it).
+        params: Hyperparameters in the family's own names (``subsample`` is handled by trialrun).
+        seed: The random seed.
+        max_rounds: Boosting rounds at most.
+        early_stopping_rounds: Stop after this many rounds without improvement on validation.
+        threads: CPU threads for the library.
+        device: ``cuda`` to train on a GPU (XGBoost).
+        deadline: A ``time.monotonic()`` instant after which training stops.
+        cancel: When set, training stops within one round and raises ``Cancelled``.
+    """
+
+    task: Task
+    n_classes: int | None
+    metric: Metric
+    params: dict[str, Any]
+    seed: int
+    max_rounds: int = 1000
+    early_stopping_rounds: int = 50
+    threads: int = 1
+    device: Device = "cpu"
+    deadline: float | None = None
+    cancel: threading.Event | None = None
+
+
+@dataclass
+class FitResult:
+    """A trained model and how training went."""
+
+    model: Any
+    best_iteration: int
+    rounds: int
+    stopped: StopReason
+    curves: dict[str, list[float]]
+    curve_metric: str
+    train_score: float
+    valid_score: float
+    importances: dict[str, float]
+    seconds: float
+    device: Device
+    resumed_from: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RoundController:
+    """Shared per-round bookkeeping: curves, early stopping, checkpoints, deadline, cancel."""
+
+    def __init__(
+        self,
+        spec: FitSpec,
+        *,
+        higher_is_better: bool,
+        state: TrainingState,
+        store: CheckpointStore | None,
+        snapshot: Callable[[], bytes],
+        best_snapshot: Callable[[int], bytes],
+    ):
+        self.spec = spec
+        self.higher_is_better = higher_is_better
+        self.state = state
+        self.store = store
+        self.snapshot = snapshot
+        self.best_snapshot = best_snapshot
+        self.stopped: StopReason = "completed"
+
+    def after_round(self, train_value: float, valid_value: float) -> bool:
+        """Record one finished round; return True when training must stop now."""
+        state = self.state
+        state.rounds += 1
+        state.curves["train"].append(float(train_value))
+        state.curves["valid"].append(float(valid_value))
+        best = state.best_score
+        if best is None or (valid_value > best if self.higher_is_better else valid_value < best):
+            state.best_iteration, state.best_score = state.rounds - 1, float(valid_value)
+        if self.store is not None and self.store.due(state.rounds):
+            self.store.save(
+                self.snapshot(), state, best_model=self.best_snapshot(state.best_iteration)
+            )
+        if self.spec.cancel is not None and self.spec.cancel.is_set():
+            raise Cancelled(f"training cancelled after round {state.rounds}")
+        if state.rounds - 1 - state.best_iteration >= self.spec.early_stopping_rounds:
+            self.stopped = "early_stopping"
+            return True
+        if self.spec.deadline is not None and time.monotonic() >= self.spec.deadline:
+            self.stopped = "deadline"
+            return True
+        return False
+
+
+def row_weights(seed: int, round_index: int, fraction: float, n_rows: int) -> np.ndarray:
+    """Return the 0/1 row sample of one round, a pure function of ``(seed, round_index)``."""
+    rng = np.random.default_rng((seed, round_index))
+    return (rng.random(n_rows) < fraction).astype(np.float32)
+
+
+class Trainer(abc.ABC):
+    """One model family behind one small interface."""
+
+    family: ClassVar[str]
+
+    @abc.abstractmethod
+    def default_params(self) -> dict[str, Any]:
+        """Return the library's default hyperparameters (the baseline trains with these)."""
+
+    @abc.abstractmethod
+    def fit(
+        self,
+        split: Split,
+        spec: FitSpec,
+        *,
+        checkpoints: CheckpointStore | None = None,
+        callbacks: Sequence[Any] = (),
+    ) -> FitResult:
+        """Train on ``split.X_train``, early-stopping on ``split.X_valid``.
+
+        Args:
+            split: The train/validation split.
+            spec: What to train and within which limits.
+            checkpoints: Where to checkpoint; a matching checkpoint there is resumed.
+            callbacks: Extra library callbacks (Optuna's pruning callbacks).
+        """
+
+    @abc.abstractmethod
+    def predict(self, model: Any, X: Any) -> np.ndarray:
+        """Return probabilities (classification) or values (regression)."""
+
+    @abc.abstractmethod
+    def to_bytes(self, model: Any) -> bytes:
+        """Serialise ``model``."""
+
+    @abc.abstractmethod
+    def from_bytes(self, data: bytes) -> Any:
+        """Load a model serialised by :meth:`to_bytes`."""
+
+    @abc.abstractmethod
+    def log_model(self, model: Any, *, run_id: str, pip_requirements: list[str]) -> str:
+        """Log ``model`` to MLflow as the run's model; return its model URI."""
+
+    @abc.abstractmethod
+    def stopping_metric(self, spec: FitSpec) -> tuple[str, bool]:
+        """Return the library metric that early stopping watches and whether higher is better."""

@@ -1,0 +1,193 @@
+"""The LightGBM trainer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tools.data.validate import Split
+from tools.training.base import FitResult, FitSpec, RoundController, Trainer, row_weights
+from tools.training.checkpoints import CheckpointStore, TrainingState
+from tools.training.metrics import score
+
+_EVAL_METRIC = {
+    ("roc_auc", "binary"): ("auc", True),
+    ("log_loss", "binary"): ("binary_logloss", False),
+    ("log_loss", "multiclass"): ("multi_logloss", False),
+    ("accuracy", "binary"): ("binary_error", False),
+    ("accuracy", "multiclass"): ("multi_error", False),
+}
+_FALLBACK = {"binary": ("binary_logloss", False), "multiclass": ("multi_logloss", False)}
+_OBJECTIVE = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
+
+
+class LightGBMTrainer(Trainer):
+    """Gradient-boosted trees with LightGBM."""
+
+    family = "lightgbm"
+
+    def default_params(self) -> dict[str, Any]:
+        """Return LightGBM's documented defaults for the parameters trialrun tunes."""
+        return {
+            "learning_rate": 0.1,
+            "num_leaves": 31,
+            "min_child_samples": 20,
+            "subsample": 1.0,
+            "feature_fraction": 1.0,
+            "lambda_l1": 0.0,
+            "lambda_l2": 0.0,
+        }
+
+    def stopping_metric(self, spec: FitSpec) -> tuple[str, bool]:
+        """Return the eval metric that matches the primary metric, or the task's loss."""
+        if spec.task == "regression":
+            return ("l1", False) if spec.metric.name == "mae" else ("rmse", False)
+        return _EVAL_METRIC.get((spec.metric.name, spec.task), _FALLBACK[spec.task])
+
+    def fit(
+        self,
+        split: Split,
+        spec: FitSpec,
+        *,
+        checkpoints: CheckpointStore | None = None,
+        callbacks: Sequence[Any] = (),
+    ) -> FitResult:
+        """Train with per-round bookkeeping; see :class:`~tools.training.base.Trainer`."""
+        import lightgbm as lgb
+
+        started = time.perf_counter()
+        eval_metric, higher = self.stopping_metric(spec)
+        params = dict(spec.params)
+        subsample = float(params.pop("subsample", 1.0))
+        feature_fraction = float(params.get("feature_fraction", 1.0))
+        lib_params: dict[str, Any] = {
+            **params,
+            "objective": _OBJECTIVE[spec.task],
+            "metric": eval_metric,
+            "seed": spec.seed,
+            "num_threads": spec.threads,
+            "deterministic": True,
+            "force_col_wise": True,
+            "verbose": -1,
+        }
+        if spec.task == "multiclass":
+            lib_params["num_class"] = spec.n_classes
+        dtrain = lgb.Dataset(
+            split.X_train, label=split.y_train, free_raw_data=False, params={"verbose": -1}
+        )
+        dvalid = lgb.Dataset(split.X_valid, label=split.y_valid, reference=dtrain)
+        state, booster = TrainingState(), None
+        latest = checkpoints.latest() if checkpoints else None
+        if latest is not None:
+            state, booster = latest.state, self.from_bytes(latest.model)
+        resumed_from = state.rounds
+        holder: dict[str, Any] = {}
+        controller = RoundController(
+            spec,
+            higher_is_better=higher,
+            state=state,
+            store=checkpoints,
+            snapshot=lambda: self.to_bytes(holder["model"]),
+            best_snapshot=lambda best: (
+                holder["model"].model_to_string(num_iteration=best + 1).encode()
+            ),
+        )
+
+        def sample_rows(env: Any) -> None:
+            if subsample < 1.0:
+                dtrain.set_weight(
+                    row_weights(spec.seed, env.iteration, subsample, dtrain.num_data())
+                )
+
+        def after_round(env: Any) -> None:
+            holder["model"] = env.model
+            values = {(name, key): value for name, key, value, _ in env.evaluation_result_list}
+            if controller.after_round(
+                values[("train", eval_metric)], values[("valid", eval_metric)]
+            ):
+                raise lgb.callback.EarlyStopException(state.best_iteration, [])
+
+        sample_rows.before_iteration = True  # type: ignore[attr-defined]
+        sample_rows.order = 0  # type: ignore[attr-defined]
+        after_round.order = 100  # type: ignore[attr-defined]
+        round_callbacks: list[Any] = [sample_rows, after_round, *callbacks]
+        if feature_fraction < 1.0:
+            # Column samples drawn from (seed, round), like rows, so a resume draws the same ones.
+            round_callbacks.append(
+                lgb.reset_parameter(
+                    feature_fraction_seed=lambda i: spec.seed * 100_003 + i + resumed_from
+                )
+            )
+        remaining = spec.max_rounds - state.rounds
+        if remaining > 0:
+            booster = lgb.train(
+                lib_params,
+                dtrain,
+                num_boost_round=remaining,
+                valid_sets=[dtrain, dvalid],
+                valid_names=["train", "valid"],
+                init_model=booster,
+                callbacks=round_callbacks,
+            )
+        assert booster is not None
+        best = self.from_bytes(
+            booster.model_to_string(num_iteration=state.best_iteration + 1).encode()
+        )
+        gains = best.feature_importance(importance_type="gain")
+        total = float(np.sum(gains)) or 1.0
+        importances = dict(
+            sorted(
+                ((n, float(g) / total) for n, g in zip(best.feature_name(), gains, strict=True)),
+                key=lambda kv: -kv[1],
+            )
+        )
+        return FitResult(
+            model=best,
+            best_iteration=state.best_iteration,
+            rounds=state.rounds,
+            stopped=controller.stopped,
+            curves=state.curves,
+            curve_metric=eval_metric,
+            train_score=score(
+                spec.metric, split.y_train, best.predict(split.X_train), spec.n_classes
+            ),
+            valid_score=score(
+                spec.metric, split.y_valid, best.predict(split.X_valid), spec.n_classes
+            ),
+            importances=importances,
+            seconds=time.perf_counter() - started,
+            device="cpu",
+            resumed_from=resumed_from,
+        )
+
+    def predict(self, model: Any, X: Any) -> np.ndarray:
+        """Return probabilities (classification) or values (regression)."""
+        return np.asarray(model.predict(X))
+
+    def to_bytes(self, model: Any) -> bytes:
+        """Serialise to LightGBM's text format."""
+        return str(model.model_to_string()).encode()
+
+    def from_bytes(self, data: bytes) -> Any:
+        """Load a text-format model."""
+        import lightgbm as lgb
+
+        return lgb.Booster(model_str=data.decode())
+
+    def log_model(self, model: Any, *, run_id: str, pip_requirements: list[str]) -> str:
+        """Log as an MLflow LightGBM model with explicit requirements (no inference)."""
+        import mlflow.lightgbm
+        from mlflow.models import Model
+
+        info = Model.log(
+            artifact_path=None,
+            name="model",
+            flavor=mlflow.lightgbm,
+            run_id=run_id,
+            lgb_model=model,
+            pip_requirements=pip_requirements,
+        )
+        return str(info.model_uri)
