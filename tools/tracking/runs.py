@@ -1,0 +1,163 @@
+"""Writing runs to MLflow through one redacting path.
+
+Every parameter, metric, tag and text artifact trialrun writes goes through :class:`RunWriter`, so
+redaction happens in exactly one place and parameters are logged from one path only. Writes are
+batched: a run costs one ``create_run``, one ``log_batch`` and one ``set_terminated`` where
+possible, which keeps per-trial tracking overhead small.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import traceback
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from tools import settings
+from tools.errors import Cancelled, ConfigError
+from tools.tracking.context import environment_tags, git_state
+from tools.tracking.redact import redact, redact_mapping
+
+RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
+MAX_PARAM_LENGTH = 6000
+
+
+def client() -> Any:
+    """Return an ``MlflowClient`` on trialrun's tracking URI."""
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.tracking_uri())
+    return mlflow.MlflowClient(tracking_uri=settings.tracking_uri())
+
+
+def ensure_experiment(name: str) -> str:
+    """Return the id of experiment ``name``, creating it when absent."""
+    mlflow_client = client()
+    try:
+        experiment = mlflow_client.get_experiment_by_name(name)
+    except Exception as exc:  # the store itself is unreachable or broken
+        raise ConfigError(
+            f"Cannot reach the MLflow tracking store {settings.tracking_uri()!r}: {exc}"
+        ) from exc
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            mlflow_client.restore_experiment(experiment.experiment_id)
+        return str(experiment.experiment_id)
+    return str(mlflow_client.create_experiment(name, artifact_location=settings.artifact_root()))
+
+
+class RunWriter:
+    """One MLflow run, written through the redaction step.
+
+    Args:
+        experiment_id: The experiment the run belongs to.
+        name: The run name.
+        parent_run_id: The parent run, for child runs (baseline, trials, final models).
+        tags: Extra tags (redacted like everything else).
+        run_id: An existing run to write to instead of creating one.
+    """
+
+    def __init__(
+        self,
+        experiment_id: str,
+        name: str,
+        *,
+        parent_run_id: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+    ):
+        self.client = client()
+        self.experiment_id = experiment_id
+        if run_id is not None:
+            self.run_id = run_id
+            self.client.update_run(run_id, status="RUNNING")
+            return
+        all_tags: dict[str, Any] = {**environment_tags(), "mlflow.runName": name, **(tags or {})}
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        run = self.client.create_run(experiment_id, run_name=name, tags=redact_mapping(all_tags))
+        self.run_id = run.info.run_id
+        if git_state().dirty:
+            self.log_text(git_state().diff, "git/diff.patch")
+
+    def log(
+        self,
+        *,
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        curves: Mapping[str, list[float]] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        step: int = 0,
+    ) -> None:
+        """Log params, final metrics, per-round curves and tags in one batched write.
+
+        Args:
+            params: Parameters (logged once; values are redacted and truncated to MLflow's limit).
+            metrics: Final metric values.
+            curves: Per-step metric histories, one list per key, steps numbered from 0.
+            tags: Tags.
+            step: The step final metrics are logged at.
+        """
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.utils.time import get_current_time_millis
+
+        now = get_current_time_millis()
+        metric_rows = [Metric(k, float(v), now, step) for k, v in (metrics or {}).items()]
+        for key, values in (curves or {}).items():
+            metric_rows.extend(Metric(key, float(v), now, i) for i, v in enumerate(values))
+        param_rows = [
+            Param(k, v[:MAX_PARAM_LENGTH]) for k, v in redact_mapping(params or {}).items()
+        ]
+        tag_rows = [RunTag(k, v) for k, v in redact_mapping(tags or {}).items()]
+        # MLflow caps a batch at 1000 metrics / 100 params; chunk beyond that.
+        for chunk in range(0, max(len(metric_rows), len(param_rows), len(tag_rows), 1), 1000):
+            self.client.log_batch(
+                self.run_id,
+                metrics=metric_rows[chunk : chunk + 1000],
+                params=param_rows[chunk // 10 : chunk // 10 + 100] if chunk == 0 else [],
+                tags=tag_rows if chunk == 0 else [],
+            )
+        if len(param_rows) > 100:
+            for start in range(100, len(param_rows), 100):
+                self.client.log_batch(self.run_id, params=param_rows[start : start + 100])
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """Write a redacted text artifact."""
+        self.client.log_text(self.run_id, redact(text), artifact_file)
+
+    def log_file(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Upload a binary artifact (an image, a model file) that carries no free text."""
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def finish(self, status: RunStatus = "FINISHED") -> None:
+        """Close the run with ``status``."""
+        self.client.set_terminated(self.run_id, status)
+
+    def fail(self, exc: BaseException) -> None:
+        """Record ``exc`` and its traceback and close the run FAILED (KILLED when cancelled)."""
+        text = "".join(traceback.format_exception(exc))
+        status: RunStatus = "KILLED" if isinstance(exc, Cancelled | KeyboardInterrupt) else "FAILED"
+        with contextlib.suppress(Exception):
+            self.log_text(text, "error/traceback.txt")
+            self.log(tags={"trialrun.error": f"{type(exc).__name__}: {exc}"[:4000]})
+        self.finish(status)
+
+
+@contextlib.contextmanager
+def tracked(writer: RunWriter) -> Iterator[RunWriter]:
+    """Close ``writer``'s run FINISHED on success, FAILED (or KILLED) with its traceback otherwise."""
+    try:
+        yield writer
+    except BaseException as exc:
+        writer.fail(exc)
+        raise
+    writer.finish("FINISHED")
+
+
+@contextlib.contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """Yield a temporary directory for artifacts staged before upload."""
+    with tempfile.TemporaryDirectory(prefix="trialrun-") as tmp:
+        yield Path(tmp)
