@@ -1,0 +1,418 @@
+"""Checks a curated table before training and turns it into features and an encoded target.
+
+Every failure is a :class:`~tools.errors.DataError` naming the column or value and what to do.
+Identifier and PII columns are dropped first, so no later message or result carries their values.
+String columns become pandas ``category`` columns, which XGBoost (``enable_categorical=True``) and
+LightGBM both take as categorical features.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from tools.data.catalog import TASKS, DatasetEntry, Task
+from tools.errors import DataError, InputError
+
+MIN_ROWS = 20
+"""Fewest rows a dataset may have: below this a validation share says nothing."""
+MAX_INFERRED_CLASSES = 20
+"""A whole-number target with at most this many distinct values is inferred as classification."""
+FORBIDDEN_NAME_CHARS = ',:[]{}"<'
+"""Characters LightGBM (JSON specials) or XGBoost (``[``, ``]``, ``<``) refuse in feature names."""
+
+_ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|idx|index|identifier)$|^(id|uuid|guid)[_\W]")
+_CAMEL_ID = re.compile(r"[a-z0-9](Id|ID)$")
+_NUMERIC_KINDS = {"integer", "floating", "mixed-integer-float"}
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """A validated dataset ready for training.
+
+    Attributes:
+        X: Feature columns (identifier and PII columns removed, strings as ``category``).
+        y: The target: class codes ``0..K-1`` for classification, floats for regression.
+        task: The task trained.
+        n_classes: Class count for classification, None for regression.
+        class_labels: The original label of each class code, None for regression.
+        feature_names: The columns of ``X``, in order.
+        categorical_features: The ``category`` columns of ``X``.
+        dropped: Each removed column with why (``"pii"`` or ``"id"``).
+    """
+
+    X: pd.DataFrame
+    y: np.ndarray
+    task: Task
+    n_classes: int | None
+    class_labels: list[Any] | None
+    feature_names: list[str]
+    categorical_features: list[str]
+    dropped: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Training and validation shares of a :class:`PreparedData`."""
+
+    X_train: pd.DataFrame
+    X_valid: pd.DataFrame
+    y_train: np.ndarray
+    y_valid: np.ndarray
+
+
+def _plain(value: Any) -> Any:
+    """Return a numpy scalar as the Python value, so messages and labels read naturally."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _quote(names: Iterable[Any]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
+def _check_fraction(valid_fraction: float) -> None:
+    if not 0 < valid_fraction < 1:
+        raise InputError(
+            f"valid_fraction {valid_fraction!r} is not between 0 and 1.",
+            field="valid_fraction",
+            hint="Use a share such as 0.2.",
+        )
+
+
+def _check_frame(df: pd.DataFrame, entry: DatasetEntry) -> dict[str, str]:
+    """Check the table's shape, target and declared roles; return the columns to drop."""
+    if df.shape[1] == 0 or len(df) == 0:
+        raise DataError(f"Dataset {entry.ref!r} has {len(df)} rows and {df.shape[1]} columns.")
+    duplicated = list(dict.fromkeys(df.columns[df.columns.duplicated()]))
+    if duplicated:
+        raise DataError(f"Column names appear more than once: {_quote(duplicated)}; rename them.")
+    if entry.target not in df.columns:
+        raise DataError(
+            f"Target column {entry.target!r} is not in the file.",
+            field="target",
+            hint=f"Columns are: {_quote(df.columns[:30])}{' ...' if df.shape[1] > 30 else ''}.",
+        )
+    dropped = {c: "pii" for c in entry.roles.pii}
+    dropped.update({c: "id" for c in entry.roles.id if c not in dropped})
+    for role, names in (("id", entry.roles.id), ("pii", entry.roles.pii)):
+        missing = [c for c in names if c not in df.columns]
+        if missing:
+            raise DataError(
+                f"Declared {role} column(s) {_quote(missing)} are not in the file.",
+                field=f"{role}_columns",
+                hint="Check the spelling against the file's header.",
+            )
+    if entry.target in dropped:
+        raise DataError(
+            f"Target {entry.target!r} is also declared an {dropped[entry.target]} column, "
+            "which is dropped before training.",
+            field="target",
+            hint="Pick another target or remove the role.",
+        )
+    return dropped
+
+
+def _check_target(y: pd.Series, target: str) -> None:
+    nulls = int(y.isna().sum())
+    if nulls:
+        raise DataError(
+            f"Target {target!r} has {nulls} empty value(s).",
+            field="target",
+            hint="Drop those rows or fill the target in before adding the file.",
+        )
+    if ptypes.is_float_dtype(y.dtype):
+        infinite = int(np.isinf(y.to_numpy(dtype=float)).sum())
+        if infinite:
+            raise DataError(f"Target {target!r} has {infinite} infinite value(s).", field="target")
+    if ptypes.is_datetime64_any_dtype(y.dtype) or ptypes.is_timedelta64_dtype(y.dtype):
+        raise DataError(
+            f"Target {target!r} has unsupported dtype {str(y.dtype)!r}.",
+            field="target",
+            hint="Convert it to numbers or class labels.",
+        )
+    if y.nunique() < 2:
+        raise DataError(
+            f"Target {target!r} has a single value ({_plain(y.iloc[0])!r}) on every row; "
+            "there is nothing to learn.",
+            field="target",
+            hint="Pick another target, or add rows of the other class(es).",
+        )
+
+
+def _is_numeric(y: pd.Series) -> bool:
+    return ptypes.is_numeric_dtype(y.dtype) and not ptypes.is_bool_dtype(y.dtype)
+
+
+def _infer_task(y: pd.Series) -> Task:
+    distinct = y.nunique()
+    if _is_numeric(y):
+        values = y.to_numpy(dtype=float)
+        whole = bool(np.all(np.mod(values, 1) == 0))
+        if not whole or distinct > MAX_INFERRED_CLASSES:
+            return "regression"
+    return "binary" if distinct == 2 else "multiclass"
+
+
+def _choose_task(y: pd.Series, requested: str | None, target: str) -> Task:
+    if requested is None:
+        return _infer_task(y)
+    if requested not in TASKS:
+        raise InputError(
+            f"Unknown task {requested!r}.", field="task", hint=f"Use one of: {', '.join(TASKS)}."
+        )
+    distinct = y.nunique()
+    if requested == "regression" and not _is_numeric(y):
+        raise DataError(
+            f"Task 'regression' needs a numeric target, but {target!r} has dtype "
+            f"{str(y.dtype)!r} (values such as {_plain(y.iloc[0])!r}).",
+            field="task",
+            hint="Use binary or multiclass, or pick a numeric target.",
+        )
+    if requested == "binary" and distinct != 2:
+        raise DataError(
+            f"Task 'binary' needs exactly 2 classes, but target {target!r} has {distinct}.",
+            field="task",
+            hint="Use multiclass.",
+        )
+    if requested == "multiclass" and distinct < 3:
+        raise DataError(
+            f"Task 'multiclass' needs at least 3 classes, but target {target!r} has {distinct}.",
+            field="task",
+            hint="Use binary.",
+        )
+    return requested
+
+
+def _check_class_sizes(
+    codes: np.ndarray, labels: Sequence[Any], valid_fraction: float, target: str
+) -> None:
+    counts = np.bincount(codes, minlength=len(labels))
+    rare = [(labels[i], int(n)) for i, n in enumerate(counts) if n < 2]
+    if rare:
+        listing = ", ".join(f"{label!r} ({n} row)" for label, n in rare[:10])
+        if len(rare) > 10:
+            listing += f" and {len(rare) - 10} more"
+        raise DataError(
+            f"Target {target!r} has classes with fewer than 2 rows: {listing}. A stratified "
+            "split needs at least 2 rows of each class.",
+            field="target",
+            hint="Add rows, or merge or drop the rare classes.",
+        )
+    n_valid = math.ceil(valid_fraction * len(codes))
+    if min(n_valid, len(codes) - n_valid) < len(labels):
+        raise DataError(
+            f"{len(codes)} rows split at valid_fraction {valid_fraction} give {n_valid} "
+            f"validation and {len(codes) - n_valid} training rows, fewer than the "
+            f"{len(labels)} classes of target {target!r}; each share needs a row of every class.",
+            field="valid_fraction",
+            hint="Add rows or change valid_fraction.",
+        )
+
+
+def _encode(y: pd.Series, task: Task) -> tuple[np.ndarray, list[Any] | None]:
+    if task == "regression":
+        return y.to_numpy(dtype=np.float64), None
+    codes, uniques = pd.factorize(y, sort=True)
+    labels = [_plain(u) for u in uniques]
+    return codes.astype(np.int64), labels
+
+
+def _convert(name: str, col: pd.Series) -> pd.Series:
+    """Return ``col`` in a dtype both boosters take, or raise naming what to convert."""
+    dtype = col.dtype
+    if isinstance(dtype, pd.CategoricalDtype | np.dtypes.BoolDType):
+        return col
+    if ptypes.is_numeric_dtype(dtype) and not ptypes.is_complex_dtype(dtype):
+        # Nullable extension dtypes (Int64, boolean, ...) become float so NA reads as missing.
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+            return col.astype(np.float64)
+        return col
+    if ptypes.is_string_dtype(dtype) or ptypes.is_object_dtype(dtype):
+        kind = ptypes.infer_dtype(col, skipna=True)
+        if kind == "string":
+            return col.astype("category")
+        if kind in _NUMERIC_KINDS:
+            return pd.to_numeric(col).astype(np.float64)
+        raise DataError(
+            f"Column {name!r} holds {kind} values in an object column.",
+            field=name,
+            hint="Convert it to numbers or strings before adding the file "
+            "(a date, for example, to a timestamp or year).",
+        )
+    raise DataError(
+        f"Column {name!r} has unsupported dtype {str(dtype)!r}.",
+        field=name,
+        hint="Convert it to numbers or strings before adding the file "
+        "(a datetime, for example, to a Unix timestamp, year or day of week).",
+    )
+
+
+def _looks_like_id(name: str, col: pd.Series) -> bool:
+    if col.isna().any() or col.nunique() != len(col):
+        return False
+    if _ID_NAME.search(name.lower()) or _CAMEL_ID.search(name):
+        return True
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return True
+    if _is_numeric(col):
+        values = np.sort(col.to_numpy(dtype=float))
+        return bool(np.all(np.diff(values) == 1))
+    return False
+
+
+def _leaks(col: pd.Series, y: pd.Series, codes: np.ndarray, task: Task) -> str | None:
+    """Return how ``col`` copies the target, or None."""
+    if task == "regression":
+        if _is_numeric(col) and np.array_equal(col.to_numpy(dtype=float), y.to_numpy(dtype=float)):
+            return "is identical to"
+        return None
+    if col.nunique(dropna=False) != codes.max() + 1:
+        return None
+    pairs = pd.DataFrame({"feature": col.to_numpy(), "code": codes})
+    per_value = pairs.groupby("feature", dropna=False, observed=True)["code"].nunique()
+    if not (per_value == 1).all():
+        return None
+    same = col.astype(object).reset_index(drop=True).equals(y.astype(object).reset_index(drop=True))
+    return "is identical to" if same else "is a one-to-one relabelling of"
+
+
+def _prepare_features(
+    features: pd.DataFrame, y: pd.Series, codes: np.ndarray, task: Task, target: str
+) -> pd.DataFrame:
+    if features.shape[1] == 0:
+        raise DataError(
+            f"No feature columns are left besides target {target!r} once identifier and PII "
+            "columns are dropped.",
+            hint="Add feature columns to the file.",
+        )
+    empty = list(features.columns[features.isna().all()])
+    if empty:
+        raise DataError(
+            f"Column(s) {_quote(empty)} are empty on every row.",
+            field=str(empty[0]),
+            hint="Drop them from the file.",
+        )
+    X = pd.DataFrame({name: _convert(name, features[name]) for name in features.columns})
+    infinite = {
+        name: int(np.isinf(X[name].to_numpy()).sum())
+        for name in X.columns
+        if ptypes.is_float_dtype(X[name].dtype)
+    }
+    infinite = {name: n for name, n in infinite.items() if n}
+    if infinite:
+        listing = ", ".join(f"{name!r} ({n})" for name, n in infinite.items())
+        raise DataError(
+            f"Infinite values in column(s) {listing}.",
+            field=next(iter(infinite)),
+            hint="Replace them with finite numbers, or leave the cells empty to mark them missing.",
+        )
+    for name in X.columns:
+        if _looks_like_id(name, X[name]):
+            raise DataError(
+                f"Column {name!r} has a different value on every row and looks like an "
+                "identifier; a model would only memorise it.",
+                field=name,
+                hint=f"Declare it an id column (--id-column {name!r}) so it is dropped, or remove "
+                "it from the file.",
+            )
+        how = _leaks(X[name], y, codes, task)
+        if how:
+            raise DataError(
+                f"Feature {name!r} {how} target {target!r}: it leaks the answer into training.",
+                field=name,
+                hint="Remove the column from the file, or declare it an id column to drop it.",
+            )
+    bad = [n for n in X.columns if any(ch in FORBIDDEN_NAME_CHARS for ch in str(n))]
+    if bad:
+        raise DataError(
+            f"Column name(s) {_quote(bad)} contain characters XGBoost or LightGBM refuse "
+            f"({' '.join(FORBIDDEN_NAME_CHARS)}).",
+            field=str(bad[0]),
+            hint="Rename the columns in the file.",
+        )
+    return X
+
+
+def prepare(
+    df: pd.DataFrame,
+    entry: DatasetEntry,
+    *,
+    task: Task | None = None,
+    valid_fraction: float = 0.2,
+) -> PreparedData:
+    """Validate ``df`` against its catalog entry and return features and an encoded target.
+
+    The task is ``task`` when given, else the entry's task, else inferred from the target: a
+    bool, string or whole-number target with at most :data:`MAX_INFERRED_CLASSES` values is
+    binary or multiclass, any other numeric target is regression.
+
+    Example:
+        >>> data = prepare(frame, entry)  # doctest: +SKIP
+        >>> data.task, data.n_classes  # doctest: +SKIP
+        ('binary', 2)
+
+    Raises:
+        DataError: The table fails a check; the message names the column or value.
+        InputError: ``task`` or ``valid_fraction`` is not a valid choice.
+    """
+    _check_fraction(valid_fraction)
+    dropped = _check_frame(df, entry)
+    y = df[entry.target]
+    _check_target(y, entry.target)
+    if len(df) < MIN_ROWS:
+        raise DataError(
+            f"Dataset {entry.ref!r} has {len(df)} rows; training needs at least {MIN_ROWS}.",
+            hint="Add rows to the file.",
+        )
+    chosen = _choose_task(y, task or entry.task, entry.target)
+    codes, labels = _encode(y, chosen)
+    if labels is not None:
+        _check_class_sizes(codes, labels, valid_fraction, entry.target)
+    features = df.drop(columns=[entry.target, *dropped])
+    X = _prepare_features(features, y, codes, chosen, entry.target)
+    return PreparedData(
+        X=X,
+        y=codes,
+        task=chosen,
+        n_classes=None if labels is None else len(labels),
+        class_labels=labels,
+        feature_names=[str(c) for c in X.columns],
+        categorical_features=[
+            str(c) for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)
+        ],
+        dropped=dropped,
+    )
+
+
+def split(data: PreparedData, *, seed: int, valid_fraction: float = 0.2) -> Split:
+    """Split into training and validation shares, stratified by class for classification.
+
+    Example:
+        >>> parts = split(data, seed=0)  # doctest: +SKIP
+        >>> len(parts.X_valid) / len(data.X)  # doctest: +SKIP
+        0.2
+
+    Raises:
+        DataError: A class cannot be represented in both shares at this ``valid_fraction``.
+        InputError: ``valid_fraction`` is not between 0 and 1.
+    """
+    from sklearn.model_selection import train_test_split
+
+    _check_fraction(valid_fraction)
+    if data.class_labels is not None:
+        _check_class_sizes(data.y, data.class_labels, valid_fraction, "target")
+    X_train, X_valid, y_train, y_valid = train_test_split(
+        data.X,
+        data.y,
+        test_size=valid_fraction,
+        random_state=seed,
+        stratify=data.y if data.class_labels is not None else None,
+    )
+    return Split(X_train=X_train, X_valid=X_valid, y_train=y_train, y_valid=y_valid)
