@@ -7,6 +7,8 @@ Heavy libraries (mlflow, xgboost, langchain) are imported inside the commands th
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -23,6 +25,19 @@ app = typer.Typer(
 app.add_typer(cli_datasets.app, name="datasets")
 
 
+@app.command("run")
+def run(
+    files: Annotated[list[Path], typer.Argument(help="Prompt files (Markdown with YAML front matter).")],
+    report_md: Annotated[Path | None, typer.Option(help="Write the report as Markdown here.")] = None,
+    report_json: Annotated[Path | None, typer.Option(help="Write the report as JSON here.")] = None,
+) -> int:
+    """Run experiments from prompt files and print their reports (the CI mode)."""
+    from agent.adapters.batch import run_files
+
+    code = run_files(files, report_md=report_md, report_json=report_json)
+    raise typer.Exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code instead of exiting.
 
@@ -37,14 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.exit_code or 0)
     except SystemExit as exc:
         return int(exc.code or 0)
-    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+    except typer.Abort:
+        return int(ExitCode.CANCELLED)
+    except Exception as exc:
+        # Usage errors (typer's bundled click) arrive here in non-standalone mode.
+        show = getattr(exc, "show", None)
+        if callable(show) and hasattr(exc, "exit_code"):
+            show()
             return int(ExitCode.USAGE)
-        if isinstance(exc, click.exceptions.Abort):
-            return int(ExitCode.CANCELLED)
         raise
     return int(result or 0)
 
