@@ -102,7 +102,9 @@ def score(metric: Metric, y_true: np.ndarray, pred: np.ndarray, n_classes: int |
 
 
 def _as_proba_matrix(pred: np.ndarray, n_classes: int) -> np.ndarray:
-    pred = np.asarray(pred, dtype=float)
+    pred = np.asarray(pred, dtype=np.float64)
     if pred.ndim == 1:
         return np.column_stack([1.0 - pred, pred])
-    return pred.reshape(len(pred), n_classes)
+    # Libraries return float32 probabilities whose rows sum to 1 only to float32 precision.
+    matrix = pred.reshape(len(pred), n_classes)
+    return matrix / matrix.sum(axis=1, keepdims=True)

@@ -1,0 +1,252 @@
+"""One tracked training run: train, then record everything about it in MLflow.
+
+Every run carries its parameters, final metrics, per-round curves (one batched write), feature
+importances, the dataset (``mlflow.data``), the seed, git state, library versions, host and device.
+A failing run is closed FAILED with its traceback as an artifact; a cancelled one KILLED.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from tools.data.catalog import DatasetEntry
+from tools.data.validate import PreparedData, Split
+from tools.tracking.context import library_versions
+from tools.tracking.dataset import dataset_tags, log_dataset
+from tools.tracking.runs import RunWriter, tracked
+from tools.training import get_trainer
+from tools.training.base import FitResult, FitSpec
+from tools.training.checkpoints import CheckpointStore
+from tools.training.device import choose_device
+from tools.training.metrics import Metric
+
+Role = Literal["baseline", "trial", "final"]
+
+
+class ModelTrainerOutput(BaseModel):
+    """The result contract of a training run, exposed as-is by the pipeline and the agent."""
+
+    model_artifact_path: str | None
+    training_metrics: dict[str, float]
+    validation_metrics: dict[str, float]
+    best_hyperparameters: dict[str, Any]
+    mlflow_run_id: str
+    training_time_seconds: float
+
+
+@dataclass(frozen=True)
+class DataContext:
+    """A validated dataset and its split, prepared once per experiment."""
+
+    entry: DatasetEntry
+    data: PreparedData
+    split: Split
+    split_seed: int
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Limits and switches of one training run."""
+
+    threads: int = 1
+    gpus: int = 0
+    max_rounds: int = 1000
+    early_stopping_rounds: int = 50
+    deadline: float | None = None
+    cancel: threading.Event | None = None
+    checkpoint_dir: Path | None = None
+    checkpoint_every: int = 25
+    checkpoint_keep: int = 2
+    log_model: bool = True
+
+
+@dataclass
+class TrainOutcome:
+    """A finished tracked run: the contract fields and the raw fit result."""
+
+    output: ModelTrainerOutput
+    fit: FitResult
+    device_note: str
+    family: str
+    seed: int
+
+
+def train_tracked(
+    ctx: DataContext,
+    *,
+    family: str,
+    params: dict[str, Any],
+    metric: Metric,
+    seed: int,
+    experiment_id: str,
+    run_name: str,
+    role: Role,
+    parent_run_id: str | None = None,
+    options: TrainOptions = TrainOptions(),
+    callbacks: Sequence[Any] = (),
+    tags: dict[str, Any] | None = None,
+    outcome_tags: Callable[[FitResult], dict[str, Any]] | None = None,
+    failure_tags: dict[str, Any] | None = None,
+) -> TrainOutcome:
+    """Train one model and track it as an MLflow run (a child of ``parent_run_id`` when given).
+
+    Args:
+        ctx: The prepared dataset and split.
+        family: ``xgboost`` or ``lightgbm``.
+        params: Hyperparameters in the family's names.
+        metric: The primary metric.
+        seed: The training seed.
+        experiment_id: The MLflow experiment.
+        run_name: The run's name.
+        role: baseline, trial or final (a tag).
+        parent_run_id: The experiment's parent run.
+        options: Limits and switches.
+        callbacks: Extra library callbacks (pruning).
+        tags: Extra tags set when the run is created.
+        outcome_tags: Tags computed from the fit, written with the final metrics.
+        failure_tags: Tags written when the run fails or is cancelled.
+
+    Returns:
+        The contract fields and the fit result. On failure the run is closed FAILED (KILLED when
+        cancelled) with its traceback, and the exception propagates.
+    """
+    trainer = get_trainer(family)
+    device, device_note = choose_device(family, options.gpus)
+    entry = ctx.entry
+    writer = RunWriter(
+        experiment_id,
+        run_name,
+        parent_run_id=parent_run_id,
+        tags={
+            "trialrun.role": role,
+            "trialrun.family": family,
+            "trialrun.seed": seed,
+            "trialrun.split_seed": ctx.split_seed,
+            "trialrun.device": device,
+            "trialrun.device_note": device_note,
+            **dataset_tags(entry),
+            **(tags or {}),
+        },
+    )
+    with tracked(writer, failure_tags=failure_tags):
+        log_dataset(entry, ctx.data, run_id=writer.run_id)
+        spec = FitSpec(
+            task=ctx.data.task,
+            n_classes=ctx.data.n_classes,
+            metric=metric,
+            params=params,
+            seed=seed,
+            max_rounds=options.max_rounds,
+            early_stopping_rounds=options.early_stopping_rounds,
+            threads=options.threads,
+            device=device,
+            deadline=options.deadline,
+            cancel=options.cancel,
+        )
+        store = None
+        if options.checkpoint_dir is not None:
+            store = CheckpointStore(
+                options.checkpoint_dir,
+                fingerprint=_fingerprint(entry, family, params, spec, ctx.split_seed),
+                every=options.checkpoint_every,
+                keep=options.checkpoint_keep,
+            )
+        try:
+            fit = trainer.fit(ctx.split, spec, checkpoints=store, callbacks=callbacks)
+        finally:
+            _log_fit_params(writer, family, params, spec, metric)
+        extra = outcome_tags(fit) if outcome_tags else {}
+        output = _record(writer, trainer, fit, metric, params, options, family, extra)
+        if store is not None:
+            store.clear()
+    return TrainOutcome(output=output, fit=fit, device_note=device_note, family=family, seed=seed)
+
+
+def _log_fit_params(
+    writer: RunWriter, family: str, params: dict[str, Any], spec: FitSpec, metric: Metric
+) -> None:
+    writer.log(
+        params={
+            **params,
+            "family": family,
+            "seed": spec.seed,
+            "max_rounds": spec.max_rounds,
+            "early_stopping_rounds": spec.early_stopping_rounds,
+            "threads": spec.threads,
+            "metric": metric.name,
+            "task": spec.task,
+        }
+    )
+
+
+def _record(
+    writer: RunWriter,
+    trainer: Any,
+    fit: FitResult,
+    metric: Metric,
+    params: dict[str, Any],
+    options: TrainOptions,
+    family: str,
+    extra_tags: dict[str, Any],
+) -> ModelTrainerOutput:
+    training = {f"train_{metric.name}": fit.train_score}
+    validation = {f"valid_{metric.name}": fit.valid_score}
+    writer.log(
+        metrics={
+            **training,
+            **validation,
+            "best_iteration": fit.best_iteration,
+            "rounds": fit.rounds,
+            "training_time_seconds": fit.seconds,
+        },
+        curves={
+            f"round_train_{fit.curve_metric}": fit.curves["train"],
+            f"round_valid_{fit.curve_metric}": fit.curves["valid"],
+        },
+        tags={
+            "trialrun.stopped": fit.stopped,
+            "trialrun.resumed_from_round": fit.resumed_from,
+            **extra_tags,
+        },
+    )
+    writer.log_text(json.dumps(fit.importances, indent=1), "feature_importances.json")
+    model_uri = None
+    if options.log_model:
+        model_uri = trainer.log_model(
+            fit.model, run_id=writer.run_id, pip_requirements=pip_requirements(family)
+        )
+    return ModelTrainerOutput(
+        model_artifact_path=model_uri,
+        training_metrics=training,
+        validation_metrics=validation,
+        best_hyperparameters={**params, "n_estimators": fit.best_iteration + 1},
+        mlflow_run_id=writer.run_id,
+        training_time_seconds=fit.seconds,
+    )
+
+
+def pip_requirements(family: str) -> list[str]:
+    """Return explicit pip requirements for a logged model (inference costs seconds a model)."""
+    versions = library_versions()
+    wanted = [family, "scikit-learn", "pandas"]
+    return [f"{name}=={versions[name]}" if name in versions else name for name in wanted]
+
+
+def _fingerprint(
+    entry: DatasetEntry, family: str, params: dict[str, Any], spec: FitSpec, split_seed: int
+) -> str:
+    import hashlib
+
+    blob = json.dumps(
+        [entry.sha256, family, params, spec.seed, spec.max_rounds, spec.metric.name, split_seed],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

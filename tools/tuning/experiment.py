@@ -1,0 +1,353 @@
+"""A whole tuning experiment: parent run, baseline, study, final models, optimisation results.
+
+The steps are separate functions so the pipeline graph can run each as its own node; :func:`tune`
+runs them in order for scripts, tests and benchmarks. The whole step ends within its time budget
+plus 5 %: trials stop early enough to leave room for the final models, which share the deadline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tools import settings as paths
+from tools.data.catalog import Catalog
+from tools.data.load import load_curated
+from tools.data.validate import prepare, split
+from tools.tracking.dataset import dataset_tags, log_dataset
+from tools.tracking.runs import RunWriter, client, ensure_experiment
+from tools.training import get_trainer
+from tools.training.metrics import Task, get_metric
+from tools.training.run import DataContext, TrainOptions, TrainOutcome, train_tracked
+from tools.tuning.study import StudyOutcome, StudySettings, run_study
+
+
+@dataclass(frozen=True)
+class TuneRequest:
+    """What to tune, on which data, within which budget."""
+
+    dataset: str
+    version: str
+    metric: str
+    families: tuple[str, ...] = ("lightgbm",)
+    trials: int = 20
+    seconds: float = 300.0
+    cpus: int = 1
+    gpus: int = 0
+    parallel: int = 1
+    seeds: tuple[int, ...] = (0,)
+    experiment: str | None = None
+    optimize: bool = True
+    task: Task | None = None
+    target: str | None = None
+    split_seed: int = 0
+    valid_fraction: float = 0.2
+    storage: str | None = None
+    catalog: str | None = None
+    max_failures: int = 5
+    max_rounds: int = 2000
+    early_stopping_rounds: int = 50
+
+    @property
+    def experiment_name(self) -> str:
+        """Return the MLflow experiment name."""
+        return self.experiment or f"{self.dataset}-{self.version}"
+
+    def fingerprint(self) -> str:
+        """Return a stable hash of everything that defines the study (not the time budget)."""
+        keys = (
+            "dataset",
+            "version",
+            "metric",
+            "families",
+            "split_seed",
+            "valid_fraction",
+            "task",
+            "target",
+        )
+        blob = json.dumps(
+            {k: getattr(self, k) for k in keys} | {"seed": self.seeds[0]}, default=str
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @property
+    def study_name(self) -> str:
+        """Return the Optuna study name: the same request resumes the same study."""
+        return f"{self.experiment_name}-{self.fingerprint()}"
+
+
+@dataclass
+class ParentRun:
+    """The experiment's parent run."""
+
+    experiment_id: str
+    writer: RunWriter
+    resumed: bool
+
+    @property
+    def run_id(self) -> str:
+        """Return the parent run id."""
+        return self.writer.run_id
+
+
+@dataclass
+class TuneResult:
+    """Everything the experiment created, with IDs."""
+
+    experiment_id: str
+    parent_run_id: str
+    baseline: TrainOutcome
+    study: StudyOutcome | None
+    finals: list[TrainOutcome]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+def load_context(request: TuneRequest) -> DataContext:
+    """Load the catalogued dataset, validate it and split it."""
+    catalog = Catalog.load(paths.catalog_path(request.catalog))
+    entry, frame = load_curated(request.dataset, request.version, catalog=catalog)
+    if request.target and request.target != entry.target:
+        entry = entry.model_copy(update={"target": request.target})
+    data = prepare(frame, entry, task=request.task, valid_fraction=request.valid_fraction)
+    get_metric(request.metric, data.task)
+    parts = split(data, seed=request.split_seed, valid_fraction=request.valid_fraction)
+    return DataContext(entry=entry, data=data, split=parts, split_seed=request.split_seed)
+
+
+def open_parent(
+    request: TuneRequest, ctx: DataContext, *, extra_tags: dict[str, Any] | None = None
+) -> ParentRun:
+    """Create the parent run, or reopen the unfinished one of the same request (resume)."""
+    experiment_id = ensure_experiment(request.experiment_name)
+    fingerprint = request.fingerprint()
+    found = client().search_runs(
+        [experiment_id],
+        filter_string=f"tags.`trialrun.request` = '{fingerprint}' and tags.`trialrun.role` = 'parent'",
+        max_results=5,
+        order_by=["attributes.start_time DESC"],
+    )
+    unfinished = [r for r in found if r.info.status in ("RUNNING", "KILLED", "FAILED")]
+    if unfinished:
+        writer = RunWriter(experiment_id, "", run_id=unfinished[0].info.run_id)
+        _close_orphans(experiment_id, writer.run_id)
+        return ParentRun(experiment_id, writer, resumed=True)
+    entry = ctx.entry
+    writer = RunWriter(
+        experiment_id,
+        f"{request.experiment_name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        tags={
+            "trialrun.role": "parent",
+            "trialrun.request": fingerprint,
+            "trialrun.seeds": ",".join(map(str, request.seeds)),
+            "optuna.study": request.study_name,
+            **dataset_tags(entry),
+            **(extra_tags or {}),
+        },
+    )
+    log_dataset(entry, ctx.data, run_id=writer.run_id)
+    writer.log(
+        params={
+            "dataset": entry.ref,
+            "metric": request.metric,
+            "families": ",".join(request.families),
+            "budget_trials": request.trials,
+            "budget_seconds": request.seconds,
+            "budget_cpus": request.cpus,
+            "budget_gpus": request.gpus,
+            "budget_parallel": request.parallel,
+            "seeds": ",".join(map(str, request.seeds)),
+            "split_seed": request.split_seed,
+            "valid_fraction": request.valid_fraction,
+            "optimize": request.optimize,
+        }
+    )
+    return ParentRun(experiment_id, writer, resumed=False)
+
+
+def _close_orphans(experiment_id: str, parent_run_id: str) -> None:
+    """Close child runs a crashed earlier attempt left RUNNING."""
+    mlflow_client = client()
+    orphans = mlflow_client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and attributes.status = 'RUNNING'",
+        max_results=1000,
+    )
+    for run in orphans:
+        mlflow_client.set_terminated(run.info.run_id, "KILLED")
+
+
+def train_baseline(
+    request: TuneRequest,
+    ctx: DataContext,
+    parent: ParentRun,
+    *,
+    family: str | None = None,
+    deadline: float | None = None,
+    cancel: threading.Event | None = None,
+) -> TrainOutcome:
+    """Train ``family`` (default: the first) with its library defaults: the number to beat."""
+    family = family or request.families[0]
+    return train_tracked(
+        ctx,
+        family=family,
+        params=get_trainer(family).default_params(),
+        metric=get_metric(request.metric, ctx.data.task),
+        seed=request.seeds[0],
+        experiment_id=parent.experiment_id,
+        run_name=f"baseline-{family}",
+        role="baseline",
+        parent_run_id=parent.run_id,
+        options=_options(request, deadline, cancel, log_model=True, run_name=f"baseline-{family}"),
+    )
+
+
+def tune_study(
+    request: TuneRequest,
+    ctx: DataContext,
+    parent: ParentRun,
+    *,
+    deadline: float,
+    cancel: threading.Event | None = None,
+    on_trial: Any = None,
+) -> StudyOutcome:
+    """Run the Optuna study, leaving time for the final models before ``deadline``."""
+    metric = get_metric(request.metric, ctx.data.task)
+    n_final = len(request.seeds)
+    threads = max(1, request.cpus // request.parallel)
+    settings = StudySettings(
+        study_name=request.study_name,
+        storage=request.storage or paths.optuna_storage(),
+        families=request.families,
+        metric=metric,
+        trials=request.trials,
+        seed=request.seeds[0],
+        threads=threads,
+        parallel=request.parallel,
+        max_failures=request.max_failures,
+        max_rounds=request.max_rounds,
+        early_stopping_rounds=request.early_stopping_rounds,
+    )
+
+    def reserve(durations: list[float]) -> float:
+        typical = max(durations) if durations else 0.0
+        return typical * n_final / max(1, min(request.parallel, n_final)) + 1.0
+
+    return run_study(
+        ctx,
+        settings,
+        experiment_id=parent.experiment_id,
+        parent_run_id=parent.run_id,
+        deadline=deadline,
+        reserve=reserve,
+        cancel=cancel,
+        on_trial=on_trial,
+    )
+
+
+def train_finals(
+    request: TuneRequest,
+    ctx: DataContext,
+    parent: ParentRun,
+    *,
+    family: str,
+    params: dict[str, Any],
+    deadline: float | None = None,
+    cancel: threading.Event | None = None,
+) -> list[TrainOutcome]:
+    """Train the chosen configuration once per seed (mean and spread go in the report).
+
+    Each seed gets an equal share of the time left before ``deadline``, so a slow first seed
+    cannot starve the last one.
+    """
+    outcomes = []
+    for index, seed in enumerate(request.seeds):
+        share = None
+        if deadline is not None:
+            share = time.monotonic() + (deadline - time.monotonic()) / (len(request.seeds) - index)
+        name = f"final-{family}-seed{seed}"
+        outcomes.append(
+            train_tracked(
+                ctx,
+                family=family,
+                params=params,
+                metric=get_metric(request.metric, ctx.data.task),
+                seed=seed,
+                experiment_id=parent.experiment_id,
+                run_name=name,
+                role="final",
+                parent_run_id=parent.run_id,
+                options=_options(request, share, cancel, log_model=True, run_name=name),
+            )
+        )
+    return outcomes
+
+
+def baseline_deadline(request: TuneRequest, started: float) -> float:
+    """Return when the baselines must stop.
+
+    A fifth of the budget when tuning follows, else a share equal to one final model's.
+    """
+    share = 0.2 if request.optimize else 1.0 / (1 + len(request.seeds))
+    return started + share * request.seconds
+
+
+def record_optimization(parent: ParentRun, study: StudyOutcome) -> None:
+    """Put the optimisation results on the parent: best params, trials table, plots."""
+    from tools.tuning.report import write_study_artifacts
+
+    write_study_artifacts(parent.writer, study)
+
+
+def tune(request: TuneRequest, *, cancel: threading.Event | None = None) -> TuneResult:
+    """Run the whole experiment: baseline, then (when optimising) the study, then final models."""
+    started = time.monotonic()
+    deadline = started + request.seconds
+    ctx = load_context(request)
+    parent = open_parent(request, ctx)
+    try:
+        baseline = train_baseline(
+            request, ctx, parent, deadline=baseline_deadline(request, started), cancel=cancel
+        )
+        study = None
+        family, params = request.families[0], get_trainer(request.families[0]).default_params()
+        if request.optimize:
+            study = tune_study(request, ctx, parent, deadline=deadline, cancel=cancel)
+            record_optimization(parent, study)
+            if study.best_family is not None:
+                family, params = study.best_family, study.best_params
+        finals = train_finals(
+            request, ctx, parent, family=family, params=params, deadline=deadline, cancel=cancel
+        )
+    except BaseException as exc:
+        parent.writer.fail(exc)
+        raise
+    parent.writer.finish("FINISHED")
+    return TuneResult(
+        parent.experiment_id, parent.run_id, baseline, study, finals, time.monotonic() - started
+    )
+
+
+def _options(
+    request: TuneRequest,
+    deadline: float | None,
+    cancel: threading.Event | None,
+    *,
+    log_model: bool,
+    run_name: str,
+) -> TrainOptions:
+    return TrainOptions(
+        threads=request.cpus,
+        gpus=request.gpus,
+        max_rounds=request.max_rounds,
+        early_stopping_rounds=request.early_stopping_rounds,
+        deadline=deadline,
+        cancel=cancel,
+        checkpoint_dir=Path(paths.home()) / "checkpoints" / request.fingerprint() / run_name,
+        log_model=log_model,
+    )

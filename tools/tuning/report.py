@@ -1,0 +1,67 @@
+"""Optimisation results written on the parent run: best parameters, trials table, plots."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+import optuna
+
+from tools.tracking.runs import RunWriter, scratch_dir
+from tools.tuning.study import StudyOutcome
+
+
+def write_study_artifacts(writer: RunWriter, outcome: StudyOutcome) -> None:
+    """Log the best parameters, the trials table and two plots on the parent run."""
+    study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage)
+    table = [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value,
+            "params": t.params,
+            "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
+            "pruned_by": t.user_attrs.get("pruned_by"),
+            "seconds": t.duration.total_seconds() if t.duration else None,
+        }
+        for t in study.get_trials(deepcopy=False)
+    ]
+    writer.log_text(json.dumps(table, indent=1, default=str), "optuna/trials.json")
+    writer.log(
+        params={f"best_{k}": v for k, v in outcome.best_params.items()}
+        | ({"best_family": outcome.best_family} if outcome.best_family else {}),
+        metrics={"best_value": outcome.best_value} if outcome.best_value is not None else {},
+        tags={
+            "optuna.stop_reason": outcome.stop_reason,
+            "optuna.best_trial": outcome.best_trial,
+            "optuna.best_run_id": outcome.best_run_id,
+            **{f"optuna.trials.{k.lower()}": v for k, v in outcome.counts.items()},
+        },
+    )
+    _plots(writer, study)
+
+
+def _plots(writer: RunWriter, study: optuna.Study) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    plots: list[tuple[str, Any]] = [("optimization_history.png", ovm.plot_optimization_history)]
+    if len(complete) >= 2 and len({json.dumps(t.params, sort_keys=True) for t in complete}) >= 2:
+        plots.append(("param_importances.png", ovm.plot_param_importances))
+    with scratch_dir() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        for name, plot in plots:
+            try:
+                axes = plot(study)
+            except (ValueError, RuntimeError):
+                continue  # e.g. importances undefined when every trial scored the same
+            figure: Any = axes.figure
+            path = tmp / name
+            figure.savefig(path, dpi=80, bbox_inches="tight")
+            plt.close(figure)
+            writer.log_file(path, "optuna")
