@@ -170,3 +170,36 @@ class MissingInputs(Exception):
     def __init__(self, fields: list[str]):
         self.fields = fields
         super().__init__("missing required inputs: " + ", ".join(fields))
+
+
+BUDGET_REQUIRED = ("trials", "seconds")
+
+
+def draft_from_fields(fields: dict[str, Any]) -> tuple[RequestDraft, list[str]]:
+    """Build a draft from loose fields (a prompt file, the planner), naming what is missing.
+
+    A partial budget is accepted: its absent required parts are reported as ``budget.trials`` or
+    ``budget.seconds`` rather than as a type error, so the person is asked for just those.
+
+    Raises:
+        pydantic.ValidationError: A field is unknown or has the wrong type or range.
+    """
+    fields = dict(fields)
+    budget = fields.get("budget")
+    budget_missing: list[str] = []
+    if isinstance(budget, dict):
+        budget_missing = [f"budget.{k}" for k in BUDGET_REQUIRED if budget.get(k) is None]
+        if budget_missing:
+            Budget.model_validate(
+                {"trials": 1, "seconds": 1, **{k: v for k, v in budget.items() if v is not None}}
+            )
+            fields.pop("budget")
+    draft = RequestDraft.model_validate(fields)
+    missing = draft.missing()
+    if budget_missing:
+        missing = [m for m in missing if m != "budget"] + budget_missing
+    return draft, sorted(missing, key=_required_order)
+
+
+def _required_order(name: str) -> int:
+    return REQUIRED_FIELDS.index(name.split(".")[0])

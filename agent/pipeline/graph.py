@@ -1,0 +1,109 @@
+"""The pipeline graph, with every failure routed to verify and report rather than raised.
+
+validate data → baseline → tune (when optimising) → final training → verify → report.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from agent.pipeline import nodes
+from agent.pipeline.report import build_report
+from agent.pipeline.state import PipelineContext, PipelineState
+from agent.pipeline.verify import check_model_loads, check_parent, check_training_run, check_trials
+from agent.report.model import Report
+from agent.request import ExperimentRequest
+
+
+def verify(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+    """Read back every run the pipeline created and check it."""
+    parent = state.get("parent")
+    if parent is None:
+        return {"checks": [], "readback": {}}
+    runtime.context.emit("stage", name="verify", detail=parent.run_id)
+    request, digest = state["request"], state["data"].entry.sha256
+    status = state.get("status", "failed")
+    expected = {"succeeded": "FINISHED", "cancelled": "KILLED"}.get(status, "FAILED")
+    checks, parent_data = check_parent(parent.run_id, expected_status=expected, digest=digest)
+    readback: dict[str, dict[str, Any]] = {}
+    if parent_data is not None:
+        readback[parent.run_id] = parent_data
+    for role, outcomes in (
+        ("baseline", state.get("baselines", [])),
+        ("final", state.get("finals", [])),
+    ):
+        for outcome in outcomes:
+            found, data = check_training_run(
+                outcome,
+                role=role,
+                metric=request.metric,
+                parent_run_id=parent.run_id,
+                digest=digest,
+            )
+            checks.extend(found)
+            if data is not None:
+                readback[data["run_id"]] = data
+            if role == "final":
+                checks.append(check_model_loads(outcome, state["data"]))
+    study = state.get("study")
+    if study is not None:
+        checks.extend(check_trials(parent.experiment_id, parent.run_id, study.counts))
+    return {"checks": checks, "readback": readback}
+
+
+def report(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+    """Assemble the five-section report from tool results and the read-back."""
+    return {"report": build_report(state, runtime.context)}
+
+
+def _after(node: str, success: str) -> Any:
+    def route(state: PipelineState) -> str:
+        return "verify" if state.get("failure") else success
+
+    route.__name__ = f"after_{node}"
+    return route
+
+
+def _after_baseline(state: PipelineState) -> str:
+    if state.get("failure"):
+        return "verify"
+    return "tune" if state["request"].optimize else "final_training"
+
+
+def build_graph() -> Any:
+    """Compile the pipeline graph."""
+    graph = StateGraph(PipelineState, context_schema=PipelineContext)
+    graph.add_node("validate_data", nodes.validate_data)
+    graph.add_node("baseline", nodes.baseline)
+    graph.add_node("tune", nodes.tune)
+    graph.add_node("final_training", nodes.final_training)
+    graph.add_node("verify", verify)
+    graph.add_node("report", report)
+    graph.add_edge(START, "validate_data")
+    graph.add_conditional_edges(
+        "validate_data", _after("validate_data", "baseline"), ["baseline", "verify"]
+    )
+    graph.add_conditional_edges("baseline", _after_baseline, ["tune", "final_training", "verify"])
+    graph.add_conditional_edges(
+        "tune", _after("tune", "final_training"), ["final_training", "verify"]
+    )
+    graph.add_edge("final_training", "verify")
+    graph.add_edge("verify", "report")
+    graph.add_edge("report", END)
+    return graph.compile()
+
+
+def run_pipeline(request: ExperimentRequest, context: PipelineContext | None = None) -> Report:
+    """Run one complete request through the graph and return its report.
+
+    Example:
+        >>> report = run_pipeline(request)  # doctest: +SKIP
+        >>> report.status
+        'succeeded'
+    """
+    context = context or PipelineContext()
+    final = build_graph().invoke({"request": request}, context=context)
+    return final["report"]

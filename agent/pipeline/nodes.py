@@ -1,0 +1,177 @@
+"""The pipeline's nodes, each named after what it does.
+
+A node that raises does not escape as a traceback: :func:`guarded` records the failure in the
+state, closes the parent run FAILED (KILLED when cancelled), and the graph goes on to verify what
+was created and to report.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from langgraph.runtime import Runtime
+
+from agent.pipeline.state import PipelineContext, PipelineState
+from agent.report.model import Failure
+from agent.request import ExperimentRequest
+from tools.errors import Cancelled, PolicyError
+from tools.training import get_trainer
+from tools.training.run import TrainOutcome
+from tools.tuning import experiment as steps
+
+
+class NodeFn(Protocol):
+    """A pipeline node: reads the state, returns the keys it sets."""
+
+    def __call__(  # noqa: D102 - the class docstring says it
+        self, state: PipelineState, runtime: Runtime[PipelineContext]
+    ) -> dict[str, Any]: ...
+
+
+def guarded(name: str) -> Callable[[NodeFn], NodeFn]:
+    """Turn an exception in node ``name`` into a recorded failure instead of a traceback."""
+
+    def wrap(node: NodeFn) -> NodeFn:
+        @functools.wraps(node)
+        def run(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+            try:
+                return node(state, runtime)
+            except (Exception, KeyboardInterrupt) as exc:
+                cancelled = (
+                    isinstance(exc, Cancelled | KeyboardInterrupt)
+                    or runtime.context.cancel.is_set()
+                )
+                status = (
+                    "cancelled"
+                    if cancelled
+                    else "refused"
+                    if isinstance(exc, PolicyError)
+                    else "failed"
+                )
+                parent = state.get("parent")
+                if parent is not None:
+                    parent.writer.fail(exc if not cancelled else Cancelled(str(exc) or "cancelled"))
+                runtime.context.emit("failed", node=name, error=str(exc))
+                return {
+                    "status": status,
+                    "failure": Failure(node=name, error_type=type(exc).__name__, message=str(exc)),
+                }
+
+        return run
+
+    return wrap
+
+
+def tune_request(request: ExperimentRequest) -> steps.TuneRequest:
+    """Translate the experiment request into the tools' tuning request."""
+    return steps.TuneRequest(
+        dataset=request.dataset,
+        version=request.version,
+        metric=request.metric,
+        families=tuple(request.families),
+        trials=request.budget.trials,
+        seconds=request.budget.seconds,
+        cpus=request.budget.cpus,
+        gpus=request.budget.gpus,
+        parallel=request.budget.parallel,
+        seeds=tuple(request.seeds),
+        experiment=request.experiment_name,
+        optimize=request.optimize,
+        target=request.target,
+    )
+
+
+@guarded("validate_data")
+def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+    """Load the catalogued dataset, check its digest, validate and split it, open the parent run."""
+    request = state["request"]
+    treq = tune_request(request)
+    runtime.context.emit(
+        "stage", name="validate data", detail=f"{request.dataset}@{request.version}"
+    )
+    ctx = steps.load_context(treq)
+    extra = {"trialrun.job_id": runtime.context.job_id} if runtime.context.job_id else {}
+    parent = steps.open_parent(treq, ctx, extra_tags=extra)
+    # The compute budget starts now: loading data and opening the store are not training time.
+    runtime.context.started = time.monotonic()
+    runtime.context.deadline = runtime.context.started + request.budget.seconds
+    return {"tune_request": treq, "data": ctx, "parent": parent}
+
+
+@guarded("baseline")
+def baseline(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+    """Train each requested family with its library defaults."""
+    treq, context = state["tune_request"], runtime.context
+    outcomes = []
+    end = steps.baseline_deadline(treq, context.started)
+    for index, family in enumerate(treq.families):
+        context.emit("stage", name="baseline", detail=family)
+        share = time.monotonic() + (end - time.monotonic()) / (len(treq.families) - index)
+        outcomes.append(
+            steps.train_baseline(
+                treq,
+                state["data"],
+                state["parent"],
+                family=family,
+                deadline=share,
+                cancel=context.cancel,
+            )
+        )
+    best = _best(outcomes, state["request"])
+    return {
+        "baselines": outcomes,
+        "family": best.family,
+        "params": get_trainer(best.family).default_params(),
+    }
+
+
+@guarded("tune")
+def tune(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+    """Run the Optuna study; its best configuration replaces the baseline's for the finals."""
+    context = runtime.context
+    context.emit("stage", name="tune", detail=f"{state['request'].budget.trials} trials")
+
+    def on_trial(trial: Any) -> None:
+        context.emit("trial", number=trial.number, state=trial.state.name, value=trial.value)
+
+    study = steps.tune_study(
+        state["tune_request"],
+        state["data"],
+        state["parent"],
+        deadline=context.deadline,
+        cancel=context.cancel,
+        on_trial=on_trial,
+    )
+    steps.record_optimization(state["parent"], study)
+    if context.cancel.is_set():
+        raise Cancelled("tuning cancelled")
+    update: dict[str, Any] = {"study": study}
+    if study.best_family is not None:
+        update |= {"family": study.best_family, "params": study.best_params}
+    return update
+
+
+@guarded("final_training")
+def final_training(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+    """Train the chosen configuration once per seed, then close the parent run."""
+    context = runtime.context
+    context.emit("stage", name="final training", detail=f"seeds {state['request'].seeds}")
+    finals = steps.train_finals(
+        state["tune_request"],
+        state["data"],
+        state["parent"],
+        family=state["family"],
+        params=state["params"],
+        deadline=context.deadline,
+        cancel=context.cancel,
+    )
+    state["parent"].writer.finish("FINISHED")
+    return {"finals": finals, "status": "succeeded"}
+
+
+def _best(outcomes: list[TrainOutcome], request: ExperimentRequest) -> TrainOutcome:
+    sign = 1.0 if request.metric_direction == "maximize" else -1.0
+    return max(outcomes, key=lambda o: sign * o.fit.valid_score)

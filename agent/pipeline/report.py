@@ -1,0 +1,251 @@
+"""Building the report from tool results and the read-back (never from free text)."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import UTC, datetime
+
+from agent.pipeline.state import PipelineContext, PipelineState
+from agent.report.model import (
+    Change,
+    Changes,
+    Plan,
+    PlanInput,
+    Report,
+    Rollback,
+    SeedResult,
+    Summary,
+    Verification,
+)
+from agent.request import REQUIRED_FIELDS, ExperimentRequest
+from tools import settings
+from tools.training.run import TrainOutcome
+
+MAX_ROLLBACK_RUNS = 20
+
+
+def build_report(state: PipelineState, context: PipelineContext) -> Report:
+    """Return the five-section report of a pipeline run."""
+    request = state["request"]
+    status = state.get("status", "failed")
+    return Report(
+        title=f"{request.experiment_name}: {request.metric} on {request.dataset}@{request.version}",
+        status=status,
+        plan=plan_section(request, context),
+        changes=changes_section(state),
+        verification=Verification(checks=state.get("checks", [])),
+        rollback=rollback_section(state, context),
+        summary=summary_section(state),
+        failure=state.get("failure"),
+        notes=_notes(state),
+    )
+
+
+def plan_section(request: ExperimentRequest, context: PipelineContext) -> Plan:
+    """Return the Plan: confirmed inputs with their sources, defaults, steps and budget."""
+    values = request.model_dump(mode="json")
+    inputs = [
+        PlanInput(name=name, value=values[name], source=context.sources.get(name, "default"))
+        for name in (
+            *REQUIRED_FIELDS,
+            "target",
+            "model",
+            "direction",
+            "optimize",
+            "experiment",
+            "runtime",
+        )
+    ]
+    if values["direction"] is None:
+        inputs.append(PlanInput(name="direction", value=request.metric_direction, source="default"))
+    inputs = [i for i in inputs if i.value is not None]
+    defaults = [i.name for i in inputs if i.source == "default"]
+    steps = ["validate the dataset (catalog entry, digest, columns)"]
+    steps.append(
+        f"baseline: {', '.join(request.families)} with library defaults, seed {request.seeds[0]}"
+    )
+    if request.optimize:
+        steps.append(
+            f"tune: Optuna TPE (seed {request.seeds[0]}) over {' and '.join(request.families)}, "
+            f"up to {request.budget.trials} trials, {request.budget.parallel} at a time"
+        )
+    steps.append(f"final: the best configuration once per seed {request.seeds}")
+    steps.append("verify every run by reading it back from MLflow")
+    return Plan(
+        inputs=inputs,
+        defaults_used=defaults,
+        steps=steps,
+        trials=request.budget.trials if request.optimize else 0,
+        stopping_rule=(
+            "each model early-stops after 50 rounds without improvement on the validation split; "
+            "the median pruner stops weak trials after 20 rounds; tuning ends at the trial budget, "
+            f"when {request.budget.seconds:g} s would be exceeded (final models share that budget), "
+            "or after 5 failed trials"
+        ),
+        budget=request.budget.model_dump(),
+        refusals=list(context.refusals),
+    )
+
+
+def changes_section(state: PipelineState) -> Changes:
+    """Return what was created, with IDs and UI links when the server has a UI."""
+    parent = state.get("parent")
+    uri = settings.tracking_uri()
+    changes = Changes(tracking_uri=uri)
+    if parent is None:
+        return changes
+    exp = parent.experiment_id
+    add = changes.items.append
+    add(
+        Change(
+            kind="experiment", id=exp, name=state["request"].experiment_name, link=_link(uri, exp)
+        )
+    )
+    add(
+        Change(
+            kind="parent_run",
+            id=parent.run_id,
+            link=_link(uri, exp, parent.run_id),
+            detail="reopened (resumed)" if parent.resumed else "created",
+        )
+    )
+    for outcome in state.get("baselines", []):
+        run = outcome.output.mlflow_run_id
+        add(
+            Change(
+                kind="baseline_run",
+                id=run,
+                name=f"baseline-{outcome.family}",
+                link=_link(uri, exp, run),
+            )
+        )
+    study = state.get("study")
+    if study is not None:
+        counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(study.counts.items()))
+        add(Change(kind="study", id=study.study_name, name=study.storage_display, detail=counts))
+        add(
+            Change(
+                kind="trial_runs",
+                id=parent.run_id,
+                detail=f"{sum(study.counts.values())} child runs of the parent",
+            )
+        )
+    for outcome in state.get("finals", []):
+        run = outcome.output.mlflow_run_id
+        add(
+            Change(
+                kind="final_run",
+                id=run,
+                name=f"final-{outcome.family}-seed{outcome.seed}",
+                link=_link(uri, exp, run),
+            )
+        )
+        if outcome.output.model_artifact_path:
+            add(
+                Change(
+                    kind="model",
+                    id=outcome.output.model_artifact_path,
+                    detail="logged model (not registered)",
+                )
+            )
+    return changes
+
+
+def rollback_section(state: PipelineState, context: PipelineContext) -> Rollback:
+    """Return how to stop or undo what was done."""
+    rollback = Rollback()
+    steps = rollback.steps
+    if context.job_id:
+        steps.append(f"stop it: trialrun jobs cancel {context.job_id}")
+    parent = state.get("parent")
+    if parent is not None:
+        runs = [parent.run_id] + [
+            o.output.mlflow_run_id for o in state.get("baselines", []) + state.get("finals", [])
+        ]
+        steps.append(
+            "delete the runs (trial runs are children of the parent): "
+            + "; ".join(f"mlflow runs delete --run-id {r}" for r in runs[:MAX_ROLLBACK_RUNS])
+        )
+    study = state.get("study")
+    if study is not None:
+        steps.append(
+            f"delete the study: optuna delete-study --study-name {study.study_name} "
+            f"--storage '{study.storage_display}'"
+        )
+    steps.append(
+        "nothing was registered, aliased, staged or deployed: the model registry is untouched"
+    )
+    if state.get("status") == "cancelled":
+        failure = state.get("failure")
+        rollback.cancelled.append(f"cancelled during {failure.node if failure else 'the run'}")
+        rollback.cancelled_at = datetime.now(UTC)
+    return rollback
+
+
+def summary_section(state: PipelineState) -> Summary:
+    """Return best run vs baseline, with every number read back from MLflow."""
+    request = state["request"]
+    readback = state.get("readback", {})
+    key = f"valid_{request.metric}"
+    sign = 1.0 if request.metric_direction == "maximize" else -1.0
+    summary = Summary(metric=request.metric, direction=request.metric_direction)
+
+    def read_back(outcomes: list[TrainOutcome]) -> list[tuple[TrainOutcome, float]]:
+        found = []
+        for outcome in outcomes:
+            metrics = readback.get(outcome.output.mlflow_run_id, {}).get("metrics", {})
+            if key in metrics:
+                found.append((outcome, float(metrics[key])))
+        return found
+
+    baselines = read_back(state.get("baselines", []))
+    if baselines:
+        best_base, summary.baseline_value = max(baselines, key=lambda ov: sign * ov[1])
+        summary.baseline_run_id = best_base.output.mlflow_run_id
+    finals = read_back(state.get("finals", []))
+    if finals:
+        summary.seeds = [
+            SeedResult(seed=o.seed, run_id=o.output.mlflow_run_id, value=v) for o, v in finals
+        ]
+        best, best_value = max(finals, key=lambda ov: sign * ov[1])
+        summary.best_value = best_value
+        summary.best_run_id = best.output.mlflow_run_id
+        summary.output = best.output
+        values = [v for _, v in finals]
+        summary.mean = statistics.fmean(values)
+        summary.std = statistics.stdev(values) if len(values) > 1 else 0.0
+        if summary.baseline_value is not None:
+            summary.delta = best_value - summary.baseline_value
+    study = state.get("study")
+    if study is not None:
+        summary.trials = dict(study.counts)
+        summary.stop_reason = study.stop_reason
+    summary.reproducibility = _reproducibility(request)
+    return summary
+
+
+def _reproducibility(request: ExperimentRequest) -> str:
+    base = (
+        "Each model is reproducible from its logged parameters and seed (rows and columns are "
+        "sampled per round from the seed)."
+    )
+    if request.budget.parallel > 1 and request.optimize:
+        return base + (
+            f" With {request.budget.parallel} trials at a time, which configurations the sampler "
+            "proposes depends on the order trials finish, so re-running may explore differently."
+        )
+    return base + " With one trial at a time the seeded sampler proposes the same trials again."
+
+
+def _notes(state: PipelineState) -> list[str]:
+    notes = []
+    for outcome in state.get("finals", [])[:1]:
+        notes.append(f"device: {outcome.device_note}")
+    return notes
+
+
+def _link(uri: str, experiment_id: str, run_id: str | None = None) -> str | None:
+    if not uri.startswith(("http://", "https://")):
+        return None
+    base = f"{uri.rstrip('/')}/#/experiments/{experiment_id}"
+    return f"{base}/runs/{run_id}" if run_id else base

@@ -1,0 +1,63 @@
+"""The pipeline's typed state and its run-scoped context."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+from agent.report.model import Check, Failure, Report, Source, Status
+from agent.request import ExperimentRequest
+from tools.training.run import DataContext, TrainOutcome
+from tools.tuning.experiment import ParentRun, TuneRequest
+from tools.tuning.study import StudyOutcome
+
+ProgressFn = Callable[[str, dict[str, Any]], None]
+
+
+class PipelineState(TypedDict, total=False):
+    """What flows between the nodes; each node returns the keys it sets."""
+
+    request: ExperimentRequest
+    tune_request: TuneRequest
+    data: DataContext
+    parent: ParentRun
+    baselines: list[TrainOutcome]
+    study: StudyOutcome | None
+    family: str
+    params: dict[str, Any]
+    finals: list[TrainOutcome]
+    checks: list[Check]
+    readback: dict[str, dict[str, Any]]
+    failure: Failure | None
+    status: Status
+    report: Report
+
+
+@dataclass
+class PipelineContext:
+    """Run-scoped objects that are not state: the clock, the cancel flag, the progress sink.
+
+    Attributes:
+        sources: Where each input came from (front matter, text, default).
+        started: ``time.monotonic()`` instant the experiment started.
+        deadline: ``time.monotonic()`` instant by which baseline, tuning and finals must end.
+        cancel: Set to stop the experiment within one boosting round.
+        progress: Receives ``(event, payload)`` for live displays.
+        refusals: Parts of the request refused by policy (recorded in the report).
+        job_id: The job this pipeline runs in, when it runs as one.
+    """
+
+    sources: dict[str, Source] = field(default_factory=dict)
+    started: float = 0.0
+    deadline: float = 0.0
+    cancel: threading.Event = field(default_factory=threading.Event)
+    progress: ProgressFn | None = None
+    refusals: list[str] = field(default_factory=list)
+    job_id: str | None = None
+
+    def emit(self, event: str, **payload: Any) -> None:
+        """Send a progress event, if anyone listens."""
+        if self.progress is not None:
+            self.progress(event, payload)
