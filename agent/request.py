@@ -25,6 +25,16 @@ def default_cpus() -> int:
     return os.cpu_count() or 1
 
 
+def _check_seeds(value: list[int] | None) -> list[int] | None:
+    if value is None:
+        return value
+    if len(set(value)) != len(value):
+        raise ValueError(f"seeds {value!r} repeat a value; give distinct seeds")
+    if any(s < 0 or s > 2**32 - 1 for s in value):
+        raise ValueError(f"seeds {value!r} must each be between 0 and 4294967295")
+    return value
+
+
 class Budget(BaseModel):
     """The compute an experiment may spend; trials and seconds are required."""
 
@@ -101,14 +111,7 @@ class ExperimentRequest(_Fields):
     budget: Budget
     seeds: Annotated[list[int], Field(min_length=1, max_length=32)]
 
-    @field_validator("seeds")
-    @classmethod
-    def _distinct_seeds(cls, value: list[int]) -> list[int]:
-        if len(set(value)) != len(value):
-            raise ValueError(f"seeds {value!r} repeat a value; give distinct seeds")
-        if any(s < 0 or s > 2**32 - 1 for s in value):
-            raise ValueError(f"seeds {value!r} must each be between 0 and 4294967295")
-        return value
+    _seeds = field_validator("seeds")(classmethod(lambda cls, value: _check_seeds(value)))
 
     @property
     def metric_direction(self) -> Direction:
@@ -142,7 +145,9 @@ class RequestDraft(_Fields):
     version: str | None = None
     metric: MetricName | None = None
     budget: Budget | None = None
-    seeds: list[int] | None = None
+    seeds: list[int] | None = Field(default=None, max_length=32)
+
+    _seeds = field_validator("seeds")(classmethod(lambda cls, value: _check_seeds(value)))
 
     def missing(self) -> list[str]:
         """Return the required inputs still absent, in a stable order."""

@@ -1,0 +1,154 @@
+"""The pipeline graph end to end on a real local MLflow store and real data."""
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from agent.pipeline import build_graph, run_pipeline
+from agent.pipeline.state import PipelineContext
+from agent.request import ExperimentRequest
+
+
+def request(**changes) -> ExperimentRequest:
+    fields = {
+        "dataset": "breast_cancer",
+        "version": "v1",
+        "metric": "roc_auc",
+        "model": "lightgbm",
+        "budget": {"trials": 4, "seconds": 20, "cpus": 1},
+        "seeds": [1, 2],
+        "experiment": "pipeline-test",
+    }
+    fields.update(changes)
+    return ExperimentRequest.model_validate(fields)
+
+
+def client() -> mlflow.MlflowClient:
+    from tools import settings
+
+    return mlflow.MlflowClient(settings.tracking_uri())
+
+
+def test_the_graph_has_named_nodes_in_order():
+    nodes = list(build_graph().get_graph().nodes)
+    assert nodes[1:-1] == [
+        "validate_data",
+        "baseline",
+        "tune",
+        "final_training",
+        "verify",
+        "report",
+    ]
+
+
+def test_a_tuning_experiment_reports_read_back_numbers(examples_catalog, tracking_store):
+    report = run_pipeline(request(), PipelineContext(sources={"dataset": "front matter"}))
+
+    assert report.status == "succeeded", report.failure
+    assert report.verification.passed, [c for c in report.verification.checks if not c.passed]
+    summary = report.summary
+    runs = {
+        r.info.run_id: r
+        for r in client().search_runs([e.experiment_id for e in client().search_experiments()])
+    }
+    assert summary.baseline_run_id in runs and summary.best_run_id in runs
+    # every number in the summary is what MLflow holds
+    assert summary.baseline_value == runs[summary.baseline_run_id].data.metrics["valid_roc_auc"]
+    assert summary.best_value == runs[summary.best_run_id].data.metrics["valid_roc_auc"]
+    assert summary.delta == pytest.approx(summary.best_value - summary.baseline_value)
+    assert [s.seed for s in summary.seeds] == [1, 2]
+    for seed in summary.seeds:
+        assert runs[seed.run_id].data.metrics["valid_roc_auc"] == seed.value
+        assert runs[seed.run_id].data.tags["trialrun.seed"] == str(seed.seed)
+    assert summary.output is not None and summary.output.mlflow_run_id == summary.best_run_id
+    assert summary.output.model_artifact_path.startswith("models:/")
+    assert sum(summary.trials.values()) >= 1 and summary.stop_reason
+    # plan: sources and defaults
+    sources = {i.name: i.source for i in report.plan.inputs}
+    assert sources["dataset"] == "front matter" and sources["metric"] == "default"
+    assert "direction" in report.plan.defaults_used
+    assert any("tune" in step for step in report.plan.steps)
+    # changes: what was created
+    kinds = [c.kind for c in report.changes.items]
+    for kind in (
+        "experiment",
+        "parent_run",
+        "baseline_run",
+        "study",
+        "trial_runs",
+        "final_run",
+        "model",
+    ):
+        assert kind in kinds
+    parent = next(c.id for c in report.changes.items if c.kind == "parent_run")
+    assert runs[parent].info.status == "FINISHED"
+    children = [r for r in runs.values() if r.data.tags.get("mlflow.parentRunId") == parent]
+    assert {r.data.tags["trialrun.role"] for r in children} == {"baseline", "trial", "final"}
+    assert all(r.info.status != "RUNNING" for r in runs.values())
+    # rollback says how to undo
+    assert any(f"mlflow runs delete --run-id {parent}" in step for step in report.rollback.steps)
+    assert any("model registry is untouched" in step for step in report.rollback.steps)
+
+
+def test_no_tuning_skips_the_tune_node(examples_catalog, tracking_store):
+    report = run_pipeline(request(optimize=False, seeds=[3]))
+    assert report.status == "succeeded"
+    assert report.summary.trials == {}
+    assert "study" not in [c.kind for c in report.changes.items]
+    roles = {
+        r.data.tags.get("trialrun.role")
+        for r in client().search_runs([e.experiment_id for e in client().search_experiments()])
+    }
+    assert "trial" not in roles and {"parent", "baseline", "final"} <= roles
+    assert report.plan.trials == 0
+
+
+def test_a_failing_node_ends_in_the_report_not_a_traceback(
+    examples_catalog, tracking_store, monkeypatch
+):
+    # The Optuna storage is unreachable: the tune node fails after the baseline was trained.
+    monkeypatch.setenv("TRIALRUN_OPTUNA_STORAGE", "sqlite:////nonexistent/dir/optuna.db")
+    report = run_pipeline(request())
+    assert report.status == "failed"
+    assert report.failure.node == "tune"
+    assert "optuna" in report.failure.message.lower()
+    parent = next(c.id for c in report.changes.items if c.kind == "parent_run")
+    assert client().get_run(parent).info.status == "FAILED"
+    # what was created is still verified: the baseline is there and finished
+    assert any(c.name.startswith("baseline run") and c.passed for c in report.verification.checks)
+    assert any(c.name == "parent run status" and c.passed for c in report.verification.checks)
+
+
+def test_uncatalogued_data_is_refused(examples_catalog, tracking_store):
+    report = run_pipeline(request(dataset="churn", version="v3"))
+    assert report.status == "refused"
+    assert report.failure.node == "validate_data"
+    assert "breast_cancer" in report.failure.message  # says what does exist
+
+
+def test_a_changed_data_file_is_refused(examples_catalog, tracking_store):
+    entry = examples_catalog.get("breast_cancer", "v1")
+    path = Path(examples_catalog.resolve_location(entry))
+    path.write_bytes(path.read_bytes() + b"\0")
+    report = run_pipeline(request())
+    assert report.status == "refused"
+    assert "changed after it was catalogued" in report.failure.message
+
+
+def test_cancel_during_tuning_kills_the_runs_and_says_so(examples_catalog, tracking_store):
+    context = PipelineContext()
+
+    def progress(event, payload):
+        if event == "trial":
+            context.cancel.set()
+
+    context.progress = progress
+    report = run_pipeline(request(budget={"trials": 50, "seconds": 60, "cpus": 1}), context)
+    assert report.status == "cancelled"
+    assert report.rollback.cancelled and report.rollback.cancelled_at is not None
+    parent = next(c.id for c in report.changes.items if c.kind == "parent_run")
+    assert client().get_run(parent).info.status == "KILLED"
+    runs = client().search_runs([e.experiment_id for e in client().search_experiments()])
+    assert all(r.info.status != "RUNNING" for r in runs)
+    assert report.summary.trials.get("COMPLETE", 0) + report.summary.trials.get("PRUNED", 0) < 50
