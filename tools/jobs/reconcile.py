@@ -1,0 +1,177 @@
+"""Settle what a stopped job leaves behind: Optuna trials and MLflow runs still RUNNING.
+
+A job names what it works on through its spec's labels: ``study`` and ``optuna_storage`` (default
+:func:`tools.settings.optuna_storage`), ``mlflow_run_id`` (the experiment's parent run) and
+``mlflow_tracking_uri`` (else the job's ``MLFLOW_TRACKING_URI`` env, else
+:func:`tools.settings.tracking_uri`). Trials become FAIL, which Optuna simply re-samples when the
+study resumes, so no trial is lost and none that finished runs twice. Runs become KILLED.
+
+Each function returns human-readable lines, one per thing it changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+from tools import settings
+from tools.errors import ConfigError
+from tools.jobs.model import Job
+
+TRIAL_JOB_ATTR = "trialrun_job_id"
+"""A trial user attribute a worker may set to its ``TRIALRUN_JOB_ID``: spares other jobs' trials."""
+
+_MAX_RUNS = 10_000
+_PAGE = 1000
+
+
+def optuna_target(job: Job) -> tuple[str, str] | None:
+    """Return ``(storage_url, study_name)`` the job works on, or None."""
+    study = job.spec.labels.get("study")
+    if not study:
+        return None
+    storage = (
+        job.spec.labels.get("optuna_storage")
+        or job.spec.env.get("TRIALRUN_OPTUNA_STORAGE")
+        or settings.optuna_storage()
+    )
+    return storage, study
+
+
+def mlflow_target(job: Job) -> tuple[str, str] | None:
+    """Return ``(tracking_uri, parent_run_id)`` the job reports to, or None."""
+    run_id = job.spec.labels.get("mlflow_run_id")
+    if not run_id:
+        return None
+    uri = (
+        job.spec.labels.get("mlflow_tracking_uri")
+        or job.spec.env.get("MLFLOW_TRACKING_URI")
+        or settings.tracking_uri()
+    )
+    return uri, run_id
+
+
+def redact(url: str) -> str:
+    """Return ``url`` with any password masked, fit for messages."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def fail_running_trials(
+    storage_url: str, study_name: str, *, job_id: str | None = None
+) -> list[str]:
+    """Mark the study's RUNNING trials FAIL; return a line per trial.
+
+    Args:
+        storage_url: An Optuna RDB storage URL.
+        study_name: The study.
+        job_id: Spare trials whose ``trialrun_job_id`` attribute names another job.
+    """
+    if storage_url.startswith("sqlite:///") and not Path(storage_url[10:]).exists():
+        return [f"optuna storage {redact(storage_url)} does not exist; no trial to mark"]
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    storage = optuna.storages.RDBStorage(storage_url)
+    try:
+        try:
+            study_id = storage.get_study_id_from_name(study_name)
+        except KeyError:
+            return [f"optuna study {study_name!r} not found in {redact(storage_url)}"]
+        lines = []
+        for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+            owner = trial.user_attrs.get(TRIAL_JOB_ATTR)
+            if job_id is not None and owner not in (None, job_id):
+                continue
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            try:
+                storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            except UpdateFinishedTrialError:
+                continue  # it finished meanwhile: its result stands
+            lines.append(f"optuna trial {trial.number} of study {study_name!r} → FAIL")
+        return lines
+    finally:
+        storage.engine.dispose()
+
+
+def kill_running_runs(tracking_uri: str, parent_run_id: str) -> list[str]:
+    """Mark the parent run and its descendants that are RUNNING as KILLED; return a line per run.
+
+    Raises:
+        ConfigError: The tracking store cannot be read.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        parent = client.get_run(parent_run_id)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return [f"mlflow run {parent_run_id} not found at {redact(tracking_uri)}"]
+        raise ConfigError(f"Cannot read MLflow run {parent_run_id!r}: {exc.message}") from exc
+    runs = [parent.info, *_descendants(client, parent.info.experiment_id, parent_run_id)]
+    lines = []
+    # Children first: whoever watches the parent sees it end after everything under it.
+    for info in reversed(runs):
+        if info.status == "RUNNING":
+            client.set_terminated(info.run_id, "KILLED")
+            lines.append(f"mlflow run {info.run_id} → KILLED")
+    return lines
+
+
+def _descendants(client: Any, experiment_id: str, root: str) -> list[Any]:
+    found: list[Any] = []
+    frontier = [root]
+    while frontier and len(found) < _MAX_RUNS:
+        parent = frontier.pop()
+        token = None
+        while len(found) < _MAX_RUNS:
+            page = client.search_runs(
+                [experiment_id],
+                filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+                max_results=_PAGE,
+                page_token=token,
+            )
+            found.extend(run.info for run in page)
+            frontier.extend(run.info.run_id for run in page)
+            token = page.token
+            if not token:
+                break
+    return found[:_MAX_RUNS]
+
+
+def reconcile(
+    job: Job,
+    *,
+    skip_trials: Collection[tuple[str, str]] = (),
+    skip_runs: Collection[tuple[str, str]] = (),
+) -> list[str]:
+    """Settle the job's RUNNING trials and runs; return what changed, errors included as lines.
+
+    Args:
+        job: The stopped job.
+        skip_trials: Optuna targets (see :func:`optuna_target`) a live job still works on.
+        skip_runs: MLflow targets (see :func:`mlflow_target`) a live job still reports to.
+    """
+    lines: list[str] = []
+    trials = optuna_target(job)
+    if trials is not None and trials not in skip_trials:
+        try:
+            lines += fail_running_trials(*trials, job_id=job.id)
+        except Exception as exc:  # the job is stopped already: report, do not undo that
+            lines.append(f"optuna study {trials[1]!r} not reconciled: {type(exc).__name__}: {exc}")
+    runs = mlflow_target(job)
+    if runs is not None and runs not in skip_runs:
+        try:
+            lines += kill_running_runs(*runs)
+        except Exception as exc:
+            lines.append(f"mlflow run {runs[1]} not reconciled: {type(exc).__name__}: {exc}")
+    return lines
