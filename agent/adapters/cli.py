@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from agent.adapters import cli_datasets
+from agent.adapters import cli_datasets, cli_jobs
 from agent.adapters.exit_codes import ExitCode
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(cli_datasets.app, name="datasets")
+app.add_typer(cli_jobs.app, name="jobs")
 
 
 @app.command("run")
