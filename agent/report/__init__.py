@@ -1,0 +1,8 @@
+"""The five-section experiment report and its renderers (terminal, Markdown, JSON, Slack)."""
+
+from agent.report.render_json import render_json
+from agent.report.render_markdown import render_markdown
+from agent.report.render_rich import print_report, render_rich
+from agent.report.render_slack import render_slack
+
+__all__ = ["print_report", "render_json", "render_markdown", "render_rich", "render_slack"]
