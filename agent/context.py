@@ -1,0 +1,107 @@
+"""What one conversation with the agent carries besides its messages.
+
+The same object is passed on every invocation of a conversation (and on every resume), so tools
+can append the reports they produce, the refusals they record and the usage they count.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from agent.pipeline.state import ProgressFn
+from agent.report.model import Report
+
+Mode = Literal["chat", "batch", "slack"]
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """When a plan needs a person's approval before it runs.
+
+    Attributes:
+        max_trials: More trials than this needs approval.
+        max_seconds: A longer time budget than this needs approval.
+        max_parallel: More parallel jobs than this (the cap) needs approval.
+        max_gpus: More GPUs than this needs approval.
+    """
+
+    max_trials: int = 200
+    max_seconds: float = 3600.0
+    max_parallel: int = 4
+    max_gpus: int = 1
+
+    @classmethod
+    def from_env(cls) -> ApprovalPolicy:
+        """Read the thresholds from ``TRIALRUN_APPROVE_*`` and ``TRIALRUN_MAX_PARALLEL``."""
+        env = os.environ
+        return cls(
+            max_trials=int(env.get("TRIALRUN_APPROVE_TRIALS", cls.max_trials)),
+            max_seconds=float(env.get("TRIALRUN_APPROVE_SECONDS", cls.max_seconds)),
+            max_parallel=int(env.get("TRIALRUN_MAX_PARALLEL", cls.max_parallel)),
+            max_gpus=int(env.get("TRIALRUN_APPROVE_GPUS", cls.max_gpus)),
+        )
+
+    def reasons(self, budget: dict[str, Any]) -> list[str]:
+        """Return why a budget needs approval (empty when it does not)."""
+        checks = (
+            ("trials", self.max_trials, "trials"),
+            ("seconds", self.max_seconds, "seconds"),
+            ("parallel", self.max_parallel, "parallel jobs (the cap)"),
+            ("gpus", self.max_gpus, "GPUs"),
+        )
+        return [
+            f"{budget[key]:g} {label} is over {limit:g}"
+            for key, limit, label in checks
+            if budget.get(key) is not None and float(budget[key]) > limit
+        ]
+
+
+@dataclass
+class Usage:
+    """Model calls and tokens spent in a conversation."""
+
+    model_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
+class AgentContext:
+    """The run-scoped context of one conversation.
+
+    Attributes:
+        mode: Where the conversation happens (chat, batch/CI, Slack).
+        front_matter: Fields a prompt file stated; they win over what the model passes.
+        stated_text: Text the person wrote outside the messages (a prompt file's body).
+        dry_run: Plan only: the run-experiment tool stops at the plan.
+        pre_approved: A prompt file's ``approve: true``.
+        policy: When plans need approval.
+        progress: Live progress sink for running experiments.
+        cancel: Cancels the running experiment.
+        reports: Reports produced in this conversation, newest last.
+        refusals: What was refused (deploy requests, hidden instructions), newest last.
+        usage: Model calls and tokens.
+        pending_missing: Inputs the last run-experiment call found missing.
+    """
+
+    mode: Mode = "chat"
+    front_matter: dict[str, Any] = field(default_factory=dict)
+    stated_text: str = ""
+    dry_run: bool = False
+    pre_approved: bool = False
+    policy: ApprovalPolicy = field(default_factory=ApprovalPolicy.from_env)
+    progress: ProgressFn | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    reports: list[Report] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    pending_missing: list[str] = field(default_factory=list)
+    plans: list[dict[str, Any]] = field(default_factory=list)
+
+    def refuse(self, reason: str) -> None:
+        """Record a refusal once."""
+        if reason not in self.refusals:
+            self.refusals.append(reason)

@@ -1,0 +1,179 @@
+"""One conversation with the agent: turns, questions, approvals — the same for every adapter.
+
+An adapter (terminal, CI, Slack) sends the person's text and supplies a :class:`Responder` that
+answers the agent's interrupts: a question for missing inputs, or an approval for a costly plan.
+A responder that cannot answer (CI has no one to ask) ends the turn with what was missing or
+refused, so the adapter can exit with the documented code.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.types import Command
+
+from agent.context import AgentContext
+from agent.report.model import Plan, Report
+
+MAX_INTERRUPTS_PER_TURN = 6
+
+
+class Responder(Protocol):
+    """Answers the agent's interrupts for one adapter."""
+
+    def ask(self, question: str, missing: list[str]) -> str | None:
+        """Return the person's answer, or None when nobody can answer."""
+        ...
+
+    def approve(self, description: str) -> bool:
+        """Return True when the person approves the plan described."""
+        ...
+
+
+@dataclass
+class TurnResult:
+    """What one turn produced."""
+
+    answer: str = ""
+    reports: list[Report] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)
+    rejected: str = ""
+    plans: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Conversation:
+    """A conversation thread with the agent.
+
+    Args:
+        model: The chat model; None for the configured one (the offline planner by default).
+        context: The conversation's context.
+        checkpointer: Where the conversation is kept (in memory unless given).
+        thread_id: The conversation's id (a Slack thread, a chat session).
+    """
+
+    def __init__(
+        self,
+        model: Any = None,
+        *,
+        context: AgentContext | None = None,
+        checkpointer: Any = None,
+        thread_id: str | None = None,
+        model_label: str | None = None,
+    ):
+        from agent.agent import build_agent
+        from agent.models import load_model, model_name
+
+        self.context = context or AgentContext()
+        self.model_label = model_label or (model_name() if model is None else type(model).__name__)
+        self.agent = build_agent(model or load_model(), self.context, checkpointer=checkpointer)
+        self.config = {
+            "configurable": {"thread_id": thread_id or uuid.uuid4().hex},
+            "recursion_limit": 60,
+        }
+
+    def send(self, text: str, responder: Responder) -> TurnResult:
+        """Send the person's message and run the turn to its end."""
+        context = self.context
+        before_reports, before_refusals = len(context.reports), len(context.refusals)
+        before_plans, calls_before = len(context.plans), context.usage.model_calls
+        turn = TurnResult()
+        state = self.agent.invoke({"messages": [HumanMessage(text)]}, self.config, context=context)
+        for _ in range(MAX_INTERRUPTS_PER_TURN):
+            interrupts = state.get("__interrupt__") or []
+            if not interrupts:
+                break
+            resume = self._answer(interrupts, responder, turn)
+            if resume is None:
+                break
+            state = self.agent.invoke(Command(resume=resume), self.config, context=context)
+        turn.answer = _last_text(state.get("messages", []))
+        turn.reports = context.reports[before_reports:]
+        turn.refusals = context.refusals[before_refusals:]
+        turn.plans = context.plans[before_plans:]
+        if turn.refusals and not turn.reports and not turn.plans:
+            turn.reports.append(
+                Report(title="request refused", status="refused", plan=Plan(refusals=turn.refusals))
+            )
+        for report in turn.reports:
+            record_agent_usage(
+                report, context, self.model_label, context.usage.model_calls - calls_before
+            )
+        return turn
+
+    def _answer(self, interrupts: list[Any], responder: Responder, turn: TurnResult) -> Any:
+        answers: dict[str, Any] = {}
+        for item in interrupts:
+            value = item.value
+            if isinstance(value, dict) and value.get("kind") == "ask":
+                reply = responder.ask(value["question"], list(value.get("missing", [])))
+                if reply is None:
+                    turn.unanswered = list(value.get("missing", []))
+                    return None
+                answers[item.id] = reply
+            else:
+                requests = value.get("action_requests", []) if isinstance(value, dict) else []
+                description = "; ".join(r.get("description", "") for r in requests) or str(value)
+                if responder.approve(description):
+                    answers[item.id] = {"decisions": [{"type": "approve"} for _ in requests]}
+                else:
+                    turn.rejected = description
+                    message = "The person did not approve this plan; nothing was run."
+                    answers[item.id] = {
+                        "decisions": [{"type": "reject", "message": message} for _ in requests]
+                    }
+        return answers
+
+
+def record_agent_usage(report: Report, context: AgentContext, model: str, calls: int) -> None:
+    """Record model calls and tokens on the experiment's parent run (when there is one)."""
+    parent = next((c.id for c in report.changes.items if c.kind == "parent_run"), None)
+    if parent is None:
+        return
+    from tools.tracking.runs import client
+
+    usage = context.usage
+    mlflow_client = client()
+    mlflow_client.log_batch(
+        parent,
+        metrics=_metrics(
+            {
+                "agent.model_calls": calls,
+                "agent.input_tokens": usage.input_tokens,
+                "agent.output_tokens": usage.output_tokens,
+            }
+        ),
+        tags=_tags(
+            {
+                "trialrun.agent.model": model,
+                "trialrun.agent.refusals": json.dumps(context.refusals)[:4000],
+            }
+        ),
+    )
+
+
+def _metrics(values: dict[str, float]) -> list[Any]:
+    from mlflow.entities import Metric
+    from mlflow.utils.time import get_current_time_millis
+
+    now = get_current_time_millis()
+    return [Metric(k, float(v), now, 0) for k, v in values.items()]
+
+
+def _tags(values: dict[str, str]) -> list[Any]:
+    from mlflow.entities import RunTag
+
+    from tools.tracking.redact import redact_mapping
+
+    return [RunTag(k, v) for k, v in redact_mapping(values).items()]
+
+
+def _last_text(messages: list[BaseMessage]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, AIMessage) and message.content and not message.tool_calls:
+            return str(message.content)
+    return ""

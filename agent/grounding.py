@@ -1,0 +1,164 @@
+"""Grounding: every required input must come from what the person wrote, or from the catalog.
+
+Small models invent plausible values (asked "Train a model on churn.", a 0.5B model answered with
+dataset ``churn_dataset``, version ``v1.0`` and seed 42). Before anything runs, each value the
+model passes is checked against the catalog and against the person's own words (messages, answers,
+a prompt file); a value nobody stated is treated as missing, so the person is asked for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.planner.parse import parse
+from agent.report.model import Source
+
+REQUIRED = ("dataset", "version", "metric", "budget.trials", "budget.seconds", "seeds")
+OPTIONAL = ("target", "model", "direction", "optimize", "experiment", "runtime", "approve")
+BUDGET_KEYS = ("trials", "seconds", "cpus", "gpus", "parallel")
+
+
+@dataclass
+class Grounded:
+    """The request fields that survived grounding, with where each came from."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def stated_fields(texts: Iterable[str], known: Mapping[str, list[str]]) -> dict[str, Any]:
+    """Return the request values the person stated across ``texts`` (later texts win)."""
+    stated: dict[str, Any] = {}
+    for text in texts:
+        if not text.strip():
+            continue
+        values = parse(text, known=known).fields
+        budget = {**stated.get("budget", {}), **values.pop("budget", {})}
+        stated.update(values)
+        if budget:
+            stated["budget"] = budget
+    return stated
+
+
+def flat(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Flatten a request's fields: ``budget`` becomes ``budget.trials`` and so on."""
+    out = {k: v for k, v in fields.items() if k != "budget"}
+    for key, value in (fields.get("budget") or {}).items():
+        out[f"budget.{key}"] = value
+    return out
+
+
+def ground(
+    proposed: Mapping[str, Any],
+    *,
+    texts: list[str],
+    front_matter: Mapping[str, Any],
+    known: Mapping[str, list[str]],
+) -> Grounded:
+    """Keep the proposed values the person stated; fill in what they stated but the model left out.
+
+    Args:
+        proposed: Flat fields the model passed (``budget.trials`` style for the budget).
+        texts: Everything the person wrote in this conversation or prompt file.
+        front_matter: Fields a prompt file's front matter stated; they win over everything.
+        known: The catalog: dataset name -> versions.
+    """
+    stated = flat(stated_fields(texts, known))
+    front = flat(front_matter)
+    words = " ".join(texts).lower()
+    result = Grounded()
+    for name in REQUIRED + OPTIONAL + tuple(f"budget.{k}" for k in BUDGET_KEYS[2:]):
+        if name in front:
+            result.fields[name], result.sources[name] = front[name], "front matter"
+            continue
+        value = proposed.get(name)
+        if value is not None and not _stated(name, value, stated, words):
+            if name in REQUIRED:
+                result.problems.append(f"{name} {value!r} was not stated by the person")
+            value = None
+        if value is None and name in stated:
+            value = stated[name]
+        if value is not None:
+            result.fields[name], result.sources[name] = value, "conversation"
+        elif name in REQUIRED:
+            result.missing.append(name)
+    _check_catalog(result, known)
+    return result
+
+
+def unflatten(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Undo :func:`flat`."""
+    out: dict[str, Any] = {k: v for k, v in fields.items() if not k.startswith("budget.")}
+    budget = {k.split(".", 1)[1]: v for k, v in fields.items() if k.startswith("budget.")}
+    if budget:
+        out["budget"] = budget
+    return out
+
+
+def _stated(name: str, value: Any, stated: Mapping[str, Any], words: str) -> bool:
+    if name in stated and _same(stated[name], value):
+        return True
+    if name == "seeds":
+        seeds = value if isinstance(value, list) else [value]
+        return "seed" in words and all(_number_in(s, words) for s in seeds)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return _number_in(value, words)
+    if isinstance(value, str):
+        return re.search(rf"(?<![\w.-]){re.escape(value.lower())}(?![\w-])", words) is not None
+    return False
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, list) and isinstance(b, list):
+        return sorted(a) == sorted(b)
+    if isinstance(a, str) and isinstance(b, str):
+        return a.lower() == b.lower()
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
+        return float(a) == float(b)
+    return bool(a == b)
+
+
+def _number_in(value: Any, words: str) -> bool:
+    number = float(value)
+    text = str(int(number)) if number.is_integer() else str(number)
+    return re.search(rf"(?<![\d.]){re.escape(text)}(?![\d]|\.\d)", words) is not None
+
+
+def _check_catalog(result: Grounded, known: Mapping[str, list[str]]) -> None:
+    fields = result.fields
+    dataset = fields.get("dataset")
+    if dataset is None or result.sources.get("dataset") == "front matter":
+        # A prompt file's own values are not asked about: the pipeline refuses data outside
+        # the catalog by policy, which is what CI needs to hear.
+        return
+    names = {n.lower(): n for n in known}
+    if str(dataset).lower() not in names:
+        listing = ", ".join(f"{n} ({', '.join(v)})" for n, v in sorted(known.items())) or "none"
+        result.problems.append(f"dataset {dataset!r} is not in the catalog; catalogued: {listing}")
+        _unset(result, "dataset")
+        return
+    fields["dataset"] = names[str(dataset).lower()]
+    version = fields.get("version")
+    versions = {str(v).lower(): v for v in known[fields["dataset"]]}
+    if version is not None and str(version).lower() not in versions:
+        result.problems.append(
+            f"version {version!r} of {fields['dataset']!r} is not in the catalog; "
+            f"catalogued versions: {', '.join(known[fields['dataset']])}"
+        )
+        _unset(result, "version")
+    elif version is not None:
+        fields["version"] = versions[str(version).lower()]
+
+
+def _unset(result: Grounded, name: str) -> None:
+    result.fields.pop(name, None)
+    result.sources.pop(name, None)
+    result.missing.append(name)
+    result.missing.sort(key=REQUIRED.index)

@@ -1,0 +1,413 @@
+"""The agent's tools: plain functions over ``tools/``, wrapped for langchain in exactly one place.
+
+Each function's Google-style docstring is what the model reads; :func:`build_tools` wraps them with
+``@tool(parse_docstring=True)`` and refuses to register a parameter without a description. Errors a
+model can fix come back to it as tool results naming the argument; anything else propagates.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, Literal
+
+from langchain.tools import ToolRuntime
+from langchain_core.messages import HumanMessage, ToolMessage
+from langchain_core.tools import BaseTool, tool
+from langgraph.types import interrupt
+
+from agent.context import AgentContext
+from agent.grounding import flat, ground, unflatten
+from agent.report.model import Plan, Report
+from agent.request import RequestDraft, draft_from_fields
+from tools import settings
+from tools.errors import InputError, PolicyError
+
+MAX_RESULT_CHARS = 6000
+FIELD_HINTS = {
+    "dataset": "the dataset (catalogued: {datasets})",
+    "version": "its version",
+    "metric": "the primary metric (roc_auc, log_loss, accuracy, f1, rmse, mae or r2)",
+    "budget.trials": "the trial budget (e.g. '20 trials')",
+    "budget.seconds": "the time budget (e.g. '10 minutes')",
+    "seeds": "the seeds (e.g. 'seeds 1, 2, 3')",
+}
+
+
+def catalog_names() -> dict[str, list[str]]:
+    """Return the catalog as dataset name -> versions."""
+    from tools.data.catalog import Catalog
+
+    return Catalog.load(settings.catalog_path()).names()
+
+
+def person_texts(runtime: ToolRuntime[AgentContext, Any]) -> list[str]:
+    """Return everything the person wrote: messages, answers to questions, the prompt file body."""
+    texts = [runtime.context.stated_text] if runtime.context.stated_text else []
+    for message in runtime.state.get("messages", []):
+        if isinstance(message, HumanMessage):
+            texts.append(str(message.content))
+        elif isinstance(message, ToolMessage) and message.name == "ask_user":
+            texts.append(str(message.content))
+    return texts
+
+
+def run_experiment(  # noqa: D417 - runtime is injected by langchain, not shown to the model
+    runtime: ToolRuntime[AgentContext, Any],
+    dataset: str | None = None,
+    version: str | None = None,
+    metric: Literal["roc_auc", "log_loss", "accuracy", "f1", "rmse", "mae", "r2"] | None = None,
+    trials: int | None = None,
+    seconds: float | None = None,
+    seeds: list[int] | None = None,
+    target: str | None = None,
+    model: Literal["xgboost", "lightgbm", "both"] | None = None,
+    optimize: bool | None = None,
+    experiment: str | None = None,
+    namespace: str | None = None,
+    parallel: int | None = None,
+    gpus: int | None = None,
+) -> str:
+    """Run a tracked experiment: baseline, tuning, final models, verification, report.
+
+    Only pass values the person stated. If a required input is missing or was not stated, the
+    tool refuses and lists what to ask for; then call ask_user once with all of them.
+
+    Args:
+        dataset: Catalogued dataset name, exactly as the person wrote it.
+        version: Catalogued dataset version, as the person wrote it.
+        metric: Primary metric to optimise.
+        trials: Tuning trial budget.
+        seconds: Wall-clock budget in seconds.
+        seeds: Random seeds; the final model is trained once per seed.
+        target: Target column, when the person named one.
+        model: Model family.
+        optimize: False for a baseline only (no tuning).
+        experiment: MLflow experiment name, when the person named one.
+        namespace: Kubernetes namespace, when the person asked for Kubernetes.
+        parallel: Parallel trials or workers.
+        gpus: GPUs granted.
+    """
+    context = runtime.context
+    proposed = flat(
+        {
+            "dataset": dataset,
+            "version": version,
+            "metric": metric,
+            "seeds": seeds,
+            "target": target,
+            "model": model,
+            "optimize": optimize,
+            "experiment": experiment,
+            "runtime": {"kubernetes": {"namespace": namespace}} if namespace else None,
+            "budget": {"trials": trials, "seconds": seconds, "parallel": parallel, "gpus": gpus},
+        }
+    )
+    known = catalog_names()
+    grounded = ground(
+        {k: v for k, v in proposed.items() if v is not None},
+        texts=person_texts(runtime),
+        front_matter=context.front_matter,
+        known=known,
+    )
+    if grounded.missing:
+        context.pending_missing = list(grounded.missing)
+        return _result(
+            status="needs_input",
+            missing=grounded.missing,
+            problems=grounded.problems,
+            next_step="call ask_user with these missing inputs, all in one question",
+        )
+    try:
+        draft, missing = draft_from_fields(unflatten(grounded.fields))
+    except Exception as exc:  # pydantic's ValidationError: a value the model can correct
+        from pydantic import ValidationError
+
+        if not isinstance(exc, ValidationError):
+            raise
+        from agent.promptfile import describe_validation_error
+
+        return _result(status="invalid", error=describe_validation_error(exc))
+    if missing:
+        context.pending_missing = missing
+        return _result(status="needs_input", missing=missing, problems=grounded.problems)
+    context.pending_missing = []
+    sources = {name.split(".")[0]: source for name, source in grounded.sources.items()}
+    approved = bool(context.pre_approved or context.policy.reasons(_budget(draft)))
+    request = draft.model_copy(update={"approve": draft.approve or approved}).complete()
+    if context.dry_run:
+        plan = plan_preview(draft, sources, context)
+        context.plans.append(plan.model_dump(mode="json"))
+        return _result(status="planned", plan=plan.model_dump(mode="json"))
+    from agent.pipeline import run_pipeline
+    from agent.pipeline.state import PipelineContext
+
+    report = run_pipeline(
+        request,
+        PipelineContext(
+            sources=sources,
+            cancel=context.cancel,
+            progress=context.progress,
+            refusals=list(context.refusals),
+        ),
+    )
+    context.reports.append(report)
+    return _result(**summarise(report))
+
+
+def plan_preview(draft: RequestDraft, sources: dict[str, Any], context: AgentContext) -> Plan:
+    """Return the Plan section of a request that has not run (``trialrun plan``)."""
+    from agent.pipeline.report import plan_section
+    from agent.pipeline.state import PipelineContext
+
+    request = draft.complete()
+    plan = plan_section(request, PipelineContext(sources=sources, refusals=list(context.refusals)))
+    needs = context.policy.reasons(_budget(draft))
+    if needs and not context.pre_approved:
+        plan.steps.append("needs approval: " + "; ".join(needs))
+    return plan
+
+
+def ask_user(  # noqa: D417 - runtime is injected by langchain, not shown to the model
+    runtime: ToolRuntime[AgentContext, Any], missing: list[str], question: str = ""
+) -> str:
+    """Ask the person for missing inputs, all in one question, and return their answer.
+
+    Args:
+        missing: The missing inputs exactly as run_experiment listed them.
+        question: Optional extra words for the question.
+    """
+    wanted = list(dict.fromkeys([*runtime.context.pending_missing, *missing]))
+    text = question_for(wanted, catalog_names()) if wanted else question
+    answer = interrupt({"kind": "ask", "question": text, "missing": wanted})
+    return str(answer)
+
+
+def question_for(missing: list[str], known: dict[str, list[str]]) -> str:
+    """Return one question asking for every missing input."""
+    datasets = ", ".join(f"{n} ({', '.join(v)})" for n, v in sorted(known.items())) or "none yet"
+    parts = [FIELD_HINTS.get(m, m).format(datasets=datasets) for m in missing]
+    listing = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"To run this I need {listing}. What should I use?"
+
+
+def validate_dataset(dataset: str, version: str) -> str:
+    """Validate a catalogued dataset: digest, target, columns, task; no training.
+
+    Args:
+        dataset: Catalogued dataset name.
+        version: Catalogued version.
+    """
+    from tools.data.catalog import Catalog
+    from tools.data.load import load_curated
+    from tools.data.validate import prepare
+
+    entry, frame = load_curated(dataset, version, catalog=Catalog.load(settings.catalog_path()))
+    data = prepare(frame, entry)
+    return _result(
+        dataset=entry.ref,
+        rows=len(data.X),
+        task=data.task,
+        target=entry.target,
+        features=len(data.feature_names),
+        categorical=data.categorical_features[:50],
+        dropped=data.dropped,
+        description=entry.description,
+    )
+
+
+def list_datasets() -> str:
+    """List the catalogued datasets with their versions, targets and tasks."""
+    from tools.data.catalog import Catalog
+
+    entries = Catalog.load(settings.catalog_path()).entries()
+    return _result(
+        datasets=[
+            {
+                "name": e.name,
+                "version": e.version,
+                "target": e.target,
+                "task": e.task,
+                "rows": e.rows,
+            }
+            for e in entries[:100]
+        ],
+        total=len(entries),
+    )
+
+
+def query_runs(
+    experiment: str | None = None,
+    filter: str | None = None,
+    order_by: str | None = None,
+    limit: int = 10,
+) -> str:
+    """Search tracked runs, newest first, or best first with order_by "best".
+
+    Args:
+        experiment: Experiment name; all experiments when omitted.
+        filter: MLflow filter string, e.g. "metrics.valid_rmse < 0.5".
+        order_by: MLflow order, e.g. "metrics.valid_roc_auc DESC", or "best" for the final
+            models ranked by each one's primary metric.
+        limit: Most runs to return (1-50).
+    """
+    from tools.tracking import query
+
+    if order_by != "best":
+        return _dump(query.search_runs(experiment, filter=filter, order_by=order_by, limit=limit))
+    finals = "tags.`trialrun.role` = 'final'"
+    found = query.search_runs(
+        experiment, filter=f"{filter} and {finals}" if filter else finals, limit=query.MAX_RUNS
+    )
+    found.runs = sorted(found.runs, key=_primary_score, reverse=True)[:limit]
+    found.order_by = ["best: each run's valid_<metric>, by the metric's direction"]
+    return _dump(found)
+
+
+def _primary_score(run: Any) -> float:
+    from tools.training.metrics import METRICS
+
+    metric = METRICS.get(run.params.get("metric", ""))
+    value = run.metrics.get(f"valid_{metric.name}") if metric else None
+    if metric is None or value is None:
+        return float("-inf")
+    return value if metric.direction == "maximize" else -value
+
+
+def show_run(run_id: str) -> str:
+    """Show one run: status, parameters, metrics, tags.
+
+    Args:
+        run_id: MLflow run ID.
+    """
+    from tools.tracking import query
+
+    return _dump(query.get_run(run_id))
+
+
+def compare_runs(run_ids: list[str]) -> str:
+    """Compare runs side by side: parameters and metrics.
+
+    Args:
+        run_ids: Two or more MLflow run IDs.
+    """
+    from tools.tracking import query
+
+    return _dump(query.compare_runs(run_ids))
+
+
+def metric_history(run_id: str, key: str) -> str:
+    """Return a metric's history (per boosting round) for one run.
+
+    Args:
+        run_id: MLflow run ID.
+        key: Metric key, e.g. "round_valid_auc".
+    """
+    from tools.tracking import query
+
+    return _dump(query.metric_history(run_id, key))
+
+
+def list_jobs() -> str:
+    """List recent jobs (local processes and Kubernetes Jobs), newest first."""
+    from tools.jobs import api
+
+    return api.list_jobs()
+
+
+def show_job(job_id: str) -> str:
+    """Show one job: state, resources, labels, timings.
+
+    Args:
+        job_id: The job's id, e.g. "j-3f9a2c".
+    """
+    from tools.jobs import api
+
+    return api.show_job(job_id)
+
+
+def cancel_job(job_id: str) -> str:
+    """Cancel a job: stop it, fail its running trials, kill its running runs.
+
+    Args:
+        job_id: The job's id, e.g. "j-3f9a2c".
+    """
+    from tools.jobs import api
+
+    return api.cancel_job(job_id)
+
+
+TOOL_FUNCTIONS = (
+    run_experiment,
+    ask_user,
+    validate_dataset,
+    list_datasets,
+    query_runs,
+    show_run,
+    compare_runs,
+    metric_history,
+    list_jobs,
+    show_job,
+    cancel_job,
+)
+
+
+def build_tools() -> list[BaseTool]:
+    """Wrap every tool function for langchain; fail loudly on an undescribed parameter."""
+    wrapped = [tool(parse_docstring=True)(_model_fixable(fn)) for fn in TOOL_FUNCTIONS]
+    for item in wrapped:
+        for name, schema in item.args.items():
+            if not schema.get("description"):
+                raise TypeError(f"tool {item.name!r}: parameter {name!r} has no description")
+    return wrapped
+
+
+def _model_fixable(fn: Callable[..., str]) -> Callable[..., str]:
+    """Return errors the model can fix (bad input, a refusal) as tool results; others propagate."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> str:
+        try:
+            return fn(*args, **kwargs)
+        except (InputError, PolicyError) as exc:
+            return _result(status="error", error=str(exc))
+
+    return run
+
+
+def summarise(report: Report) -> dict[str, Any]:
+    """Return the few report numbers the model needs to answer (all from the report)."""
+    summary = report.summary
+    return {
+        "status": report.status,
+        "failure": report.failure.model_dump() if report.failure else None,
+        "metric": summary.metric,
+        "best_run_id": summary.best_run_id,
+        "best_value": summary.best_value,
+        "baseline_run_id": summary.baseline_run_id,
+        "baseline_value": summary.baseline_value,
+        "delta": summary.delta,
+        "verification_passed": report.verification.passed,
+        "note": "the full five-section report is shown to the person; summarise it briefly",
+    }
+
+
+def _budget(draft: RequestDraft) -> dict[str, Any]:
+    return draft.budget.model_dump() if draft.budget else {}
+
+
+def _result(**fields: Any) -> str:
+    return _bounded(json.dumps(fields, default=str))
+
+
+def _dump(value: Any) -> str:
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
+    return _bounded(json.dumps(value, default=str))
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= MAX_RESULT_CHARS:
+        return text
+    return text[:MAX_RESULT_CHARS] + f"... [cut: {len(text) - MAX_RESULT_CHARS} more characters]"
