@@ -1,8 +1,9 @@
-"""``trialrun run FILE...``: prompt files in, tracked experiments and reports out (the CI mode).
+"""``trialrun run FILE...`` and ``trialrun plan FILE...``: prompt files in CI.
 
-Each file is read, validated and run through the pipeline; the report is printed and, on request,
-written as Markdown and JSON. Nobody is there to answer questions, so missing inputs end with
-exit code 3 and the list of what is missing.
+Each file's front matter is validated, then the file goes through the same agent as the chat: the
+planner reads the free-text body, the front matter wins where both say something. Nobody is there
+to answer questions, so missing inputs end with exit code 3 and the list of what is missing, and a
+plan that needs approval is refused (exit 5) unless the file says ``approve: true``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from rich.console import Console
 
@@ -26,7 +28,20 @@ STATUS_CODES = {
     "refused": ExitCode.REFUSED,
     "cancelled": ExitCode.CANCELLED,
     "needs_input": ExitCode.MISSING_INPUTS,
+    "planned": ExitCode.OK,
 }
+
+
+class NobodyToAsk:
+    """The CI responder: no answers, no approvals."""
+
+    def ask(self, question: str, missing: list[str]) -> str | None:
+        """Return None: in CI nobody answers."""
+        return None
+
+    def approve(self, description: str) -> bool:
+        """Return False: in CI only the prompt file can pre-approve."""
+        return False
 
 
 def run_files(
@@ -34,13 +49,15 @@ def run_files(
     *,
     report_md: Path | None = None,
     report_json: Path | None = None,
+    dry_run: bool = False,
+    model: str | None = None,
     console: Console | None = None,
 ) -> int:
-    """Run each prompt file in turn; return the first non-zero exit code, or 0."""
+    """Run (or plan) each prompt file in turn; return the first non-zero exit code, or 0."""
     console = console or Console()
     codes = []
     for path in files:
-        report, code = run_prompt_file(path, console=console)
+        report, code = run_prompt_file(path, console=console, dry_run=dry_run, model=model)
         if report is not None:
             from agent.report import print_report
 
@@ -50,54 +67,88 @@ def run_files(
     return int(next((c for c in codes if c != ExitCode.OK), ExitCode.OK))
 
 
-def run_prompt_file(path: Path, *, console: Console) -> tuple[Report | None, ExitCode]:
+def run_prompt_file(
+    path: Path, *, console: Console, dry_run: bool = False, model: str | None = None
+) -> tuple[Report | None, ExitCode]:
     """Run one prompt file; a malformed file returns no report and the usage code."""
+    from agent.guards import deploy_phrases
     from agent.promptfile import front_matter_draft, read_prompt_file
     from tools.errors import InputError, PolicyError
 
     try:
         prompt = read_prompt_file(path)
-        draft, missing = front_matter_draft(prompt)
+        front_matter_draft(prompt)
     except PolicyError as exc:
-        err(console, f"refused: {exc}")
-        return _refused(path, str(exc)), ExitCode.REFUSED
+        err(f"refused: {exc}")
+        return _refused(path, [str(exc)]), ExitCode.REFUSED
     except InputError as exc:
-        err(console, f"error: {exc}")
+        err(f"error: {exc}")
         return None, ExitCode.USAGE
-    if missing:
-        err(console, f"{path}: missing required inputs: {', '.join(missing)}")
-        report = Report(
-            title=f"{path.name}: needs input", status="needs_input", plan=Plan(missing=missing)
+    hidden = [
+        f"refused {p!r} (prompt file): trialrun never deploys" for p in deploy_phrases(prompt.body)
+    ]
+    if hidden:
+        err(
+            f"{path}: refused: the prompt file asks to deploy or register a model ({'; '.join(hidden)})"
         )
-        return report, ExitCode.MISSING_INPUTS
-    request = draft.complete()
-    sources = {name: "front matter" for name in prompt.front_matter}
-    report = execute(request, sources=sources, console=console)
-    return report, STATUS_CODES[report.status]
-
-
-def execute(request: object, *, sources: dict[str, str], console: Console) -> Report:
-    """Run a complete request with a progress display; Ctrl-C cancels it cleanly."""
-    from agent.adapters.progress import ProgressPrinter
-    from agent.pipeline import run_pipeline
-    from agent.pipeline.state import PipelineContext
-    from agent.request import ExperimentRequest
-
-    assert isinstance(request, ExperimentRequest)
-    context = PipelineContext(sources=sources)  # type: ignore[arg-type]
-    printer = ProgressPrinter(
-        trials=request.budget.trials if request.optimize else 0,
-        seconds=request.budget.seconds,
-        direction=request.metric_direction,
-        stream=console.file,
+        return _refused(path, hidden), ExitCode.REFUSED
+    return converse(
+        path, prompt.front_matter, prompt.body, console=console, dry_run=dry_run, model=model
     )
-    context.progress = printer
-    with printer, cancel_on_interrupt(context.cancel, console):
-        return run_pipeline(request, context)
+
+
+def converse(
+    path: Path,
+    front_matter: dict[str, Any],
+    body: str,
+    *,
+    console: Console,
+    dry_run: bool,
+    model: str | None,
+) -> tuple[Report | None, ExitCode]:
+    """Send one prompt file through the agent with nobody to ask; map the outcome to an exit code."""
+    from agent.adapters.progress import ProgressPrinter
+    from agent.context import AgentContext
+    from agent.conversation import Conversation
+    from agent.models import load_model, model_name
+
+    printer = ProgressPrinter(stream=console.file)
+    context = AgentContext(
+        mode="batch",
+        front_matter=front_matter,
+        stated_text=body,
+        dry_run=dry_run,
+        pre_approved=bool(front_matter.get("approve")),
+        progress=printer,
+    )
+    conversation = Conversation(load_model(model), context=context, model_label=model_name(model))
+    message = f"Train the model this prompt file describes.\n\n{body}".strip()
+    with printer, cancel_on_interrupt(context.cancel):
+        turn = conversation.send(message, NobodyToAsk())
+    if turn.unanswered:
+        err(f"{path}: missing required inputs: {', '.join(turn.unanswered)}")
+        return _needs_input(path, turn.unanswered), ExitCode.MISSING_INPUTS
+    if turn.rejected:
+        reason = (
+            "needs approval, and the prompt file does not pre-approve it "
+            f"(add `approve: true`): {turn.rejected}"
+        )
+        err(f"{path}: refused: {reason}")
+        return _refused(path, [reason]), ExitCode.REFUSED
+    if turn.reports:
+        report = turn.reports[-1]
+        return report, STATUS_CODES[report.status]
+    if dry_run and turn.plans:
+        plan = Plan.model_validate(turn.plans[-1])
+        return Report(
+            title=f"{path.name}: plan (nothing was run)", status="planned", plan=plan
+        ), ExitCode.OK
+    err(f"{path}: the planner did not run the experiment: {turn.answer}")
+    return None, ExitCode.FAILED
 
 
 @contextmanager
-def cancel_on_interrupt(cancel: threading.Event, console: Console) -> Iterator[None]:
+def cancel_on_interrupt(cancel: threading.Event) -> Iterator[None]:
     """Turn the first Ctrl-C into a clean cancel (the run stops within a round, the report says so)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -107,7 +158,7 @@ def cancel_on_interrupt(cancel: threading.Event, console: Console) -> Iterator[N
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
-        err(console, "cancelling: the running model stops within one round (Ctrl-C again to abort)")
+        err("cancelling: the running model stops within one round (Ctrl-C again to abort)")
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -116,8 +167,14 @@ def cancel_on_interrupt(cancel: threading.Event, console: Console) -> Iterator[N
         signal.signal(signal.SIGINT, previous)
 
 
-def _refused(path: Path, reason: str) -> Report:
-    return Report(title=f"{path.name}: refused", status="refused", plan=Plan(refusals=[reason]))
+def _refused(path: Path, reasons: list[str]) -> Report:
+    return Report(title=f"{path.name}: refused", status="refused", plan=Plan(refusals=reasons))
+
+
+def _needs_input(path: Path, missing: list[str]) -> Report:
+    return Report(
+        title=f"{path.name}: needs input", status="needs_input", plan=Plan(missing=missing)
+    )
 
 
 def _write_reports(
@@ -134,6 +191,6 @@ def _write_reports(
         target.write_text(render(report), encoding="utf-8")
 
 
-def err(console: Console, message: str) -> None:
+def err(message: str) -> None:
     """Print a message to standard error (never into a report)."""
     print(message, file=sys.stderr, flush=True)

@@ -26,17 +26,44 @@ app.add_typer(cli_datasets.app, name="datasets")
 app.add_typer(cli_jobs.app, name="jobs")
 
 
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Chat model as a langchain provider string (e.g. openai:gpt-4.1-mini); default "
+        "$TRIALRUN_MODEL, else the built-in offline planner.",
+    ),
+]
+FilesArgument = Annotated[
+    list[Path], typer.Argument(help="Prompt files (Markdown with YAML front matter).")
+]
+ReportMd = Annotated[Path | None, typer.Option(help="Write the report as Markdown here.")]
+ReportJson = Annotated[Path | None, typer.Option(help="Write the report as JSON here.")]
+
+
 @app.command("run")
 def run(
-    files: Annotated[list[Path], typer.Argument(help="Prompt files (Markdown with YAML front matter).")],
-    report_md: Annotated[Path | None, typer.Option(help="Write the report as Markdown here.")] = None,
-    report_json: Annotated[Path | None, typer.Option(help="Write the report as JSON here.")] = None,
+    files: FilesArgument,
+    report_md: ReportMd = None,
+    report_json: ReportJson = None,
+    dry_run: Annotated[bool, typer.Option(help="Stop at the plan: nothing is run.")] = False,
+    model: ModelOption = None,
 ) -> int:
     """Run experiments from prompt files and print their reports (the CI mode)."""
     from agent.adapters.batch import run_files
 
-    code = run_files(files, report_md=report_md, report_json=report_json)
+    code = run_files(
+        files, report_md=report_md, report_json=report_json, dry_run=dry_run, model=model
+    )
     raise typer.Exit(code)
+
+
+@app.command("plan")
+def plan(files: FilesArgument, report_json: ReportJson = None, model: ModelOption = None) -> int:
+    """Show what run would do: every input and where it came from, what is missing or refused."""
+    from agent.adapters.batch import run_files
+
+    raise typer.Exit(run_files(files, report_json=report_json, dry_run=True, model=model))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,20 +13,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 class ProgressPrinter:
     """Receives pipeline events and shows trials done, the best value so far and the time left.
 
+    The budget arrives with the pipeline's ``start`` event.
+
     Args:
-        trials: The trial budget (the bar's total).
-        seconds: The time budget.
-        direction: ``maximize`` or ``minimize``: which value is "best so far".
         stream: Where to write; a TTY gets the rich display.
     """
 
-    def __init__(
-        self, *, trials: int, seconds: float, direction: str, stream: IO[str] | None = None
-    ):
+    def __init__(self, *, stream: IO[str] | None = None):
         self.stream = stream or sys.stderr
-        self.trials = trials
-        self.seconds = seconds
-        self.direction = direction
+        self.trials = 0
+        self.seconds = 0.0
+        self.direction = "maximize"
         self.best: float | None = None
         self.done = 0
         self.started = time.monotonic()
@@ -58,6 +55,11 @@ class ProgressPrinter:
 
     def __call__(self, event: str, payload: dict[str, Any]) -> None:
         """Handle one pipeline event."""
+        if event == "start":
+            self.trials, self.seconds = int(payload["trials"]), float(payload["seconds"])
+            self.direction, self.started = str(payload["direction"]), time.monotonic()
+            if self._progress is not None:
+                self._progress.update(self._task, total=self.trials)
         if event == "trial":
             self.done += 1
             value = payload.get("value")

@@ -93,7 +93,9 @@ def build_graph() -> Any:
     graph.add_edge("final_training", "verify")
     graph.add_edge("verify", "report")
     graph.add_edge("report", END)
-    return graph.compile()
+    # No checkpointer, even when run inside the agent graph: the state holds live objects
+    # (datasets, run writers) that are not meant to be serialised.
+    return graph.compile(checkpointer=False)
 
 
 def run_pipeline(request: ExperimentRequest, context: PipelineContext | None = None) -> Report:

@@ -98,6 +98,12 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
     # The compute budget starts now: loading data and opening the store are not training time.
     runtime.context.started = time.monotonic()
     runtime.context.deadline = runtime.context.started + request.budget.seconds
+    runtime.context.emit(
+        "start",
+        trials=request.budget.trials if request.optimize else 0,
+        seconds=request.budget.seconds,
+        direction=request.metric_direction,
+    )
     return {"tune_request": treq, "data": ctx, "parent": parent}
 
 

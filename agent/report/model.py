@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools.training.run import ModelTrainerOutput
 
-Status = Literal["succeeded", "failed", "refused", "cancelled", "needs_input"]
+Status = Literal["succeeded", "failed", "refused", "cancelled", "needs_input", "planned"]
 Source = Literal["front matter", "text", "default", "conversation", "catalog"]
 
 

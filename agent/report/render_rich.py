@@ -44,6 +44,7 @@ STATUS_STYLE = {
     "refused": "bold magenta",
     "cancelled": "bold yellow",
     "needs_input": "bold cyan",
+    "planned": "bold blue",
 }
 
 

@@ -49,6 +49,7 @@ STATUS_EMOJI = {
     "refused": ":no_entry:",
     "cancelled": ":double_vertical_bar:",
     "needs_input": ":question:",
+    "planned": ":clipboard:",
 }
 
 Block = dict[str, Any]

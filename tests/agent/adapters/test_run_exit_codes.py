@@ -43,16 +43,12 @@ def test_unknown_option_is_two(capsys):
     assert main(["run", "--no-such-flag", "x.md"]) == ExitCode.USAGE
 
 
-def test_missing_inputs_are_three_and_listed(capsys):
+def test_missing_inputs_are_three_and_listed(examples_catalog, capsys):
     code, out = run("---\ndataset: diabetes\n---\n", capsys, "--report-json", "r.json")
     assert code == ExitCode.MISSING_INPUTS == 3
-    assert "missing required inputs: version, metric, budget, seeds" in out
-    assert json.loads(Path("r.json").read_text())["plan"]["missing"] == [
-        "version",
-        "metric",
-        "budget",
-        "seeds",
-    ]
+    missing = ["version", "metric", "budget.trials", "budget.seconds", "seeds"]
+    assert f"missing required inputs: {', '.join(missing)}" in out
+    assert json.loads(Path("r.json").read_text())["plan"]["missing"] == missing
 
 
 def test_failed_experiment_is_four(examples_catalog, tracking_store, capsys):
