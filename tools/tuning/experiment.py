@@ -11,6 +11,7 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,11 +76,6 @@ class TuneRequest:
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
-    @property
-    def study_name(self) -> str:
-        """Return the Optuna study name: the same request resumes the same study."""
-        return f"{self.experiment_name}-{self.fingerprint()}"
-
 
 @dataclass
 class ParentRun:
@@ -88,6 +84,7 @@ class ParentRun:
     experiment_id: str
     writer: RunWriter
     resumed: bool
+    study_name: str
 
     @property
     def run_id(self) -> str:
@@ -134,9 +131,13 @@ def open_parent(
     )
     unfinished = [r for r in found if r.info.status in ("RUNNING", "KILLED", "FAILED")]
     if unfinished:
+        # An interrupted attempt of the same request: go on in its parent run and its study.
         writer = RunWriter(experiment_id, "", run_id=unfinished[0].info.run_id)
         _close_orphans(experiment_id, writer.run_id)
-        return ParentRun(experiment_id, writer, resumed=True)
+        study_name = unfinished[0].data.tags["optuna.study"]
+        return ParentRun(experiment_id, writer, resumed=True, study_name=study_name)
+    # A finished request asked again is a new experiment, with a study of its own.
+    study_name = f"{request.experiment_name}-{fingerprint}-{time.strftime('%Y%m%d%H%M%S')}"
     entry = ctx.entry
     writer = RunWriter(
         experiment_id,
@@ -145,7 +146,7 @@ def open_parent(
             "trialrun.role": "parent",
             "trialrun.request": fingerprint,
             "trialrun.seeds": ",".join(map(str, request.seeds)),
-            "optuna.study": request.study_name,
+            "optuna.study": study_name,
             **dataset_tags(entry),
             **(extra_tags or {}),
         },
@@ -167,7 +168,7 @@ def open_parent(
             "optimize": request.optimize,
         }
     )
-    return ParentRun(experiment_id, writer, resumed=False)
+    return ParentRun(experiment_id, writer, resumed=False, study_name=study_name)
 
 
 def _close_orphans(experiment_id: str, parent_run_id: str) -> None:
@@ -217,37 +218,44 @@ def tune_study(
     on_trial: Any = None,
 ) -> StudyOutcome:
     """Run the Optuna study, leaving time for the final models before ``deadline``."""
-    metric = get_metric(request.metric, ctx.data.task)
-    n_final = len(request.seeds)
-    threads = max(1, request.cpus // request.parallel)
-    settings = StudySettings(
-        study_name=request.study_name,
+    return run_study(
+        ctx,
+        study_settings(request, ctx, parent.study_name),
+        experiment_id=parent.experiment_id,
+        parent_run_id=parent.run_id,
+        deadline=deadline,
+        reserve=finals_reserve(request),
+        cancel=cancel,
+        on_trial=on_trial,
+    )
+
+
+def study_settings(request: TuneRequest, ctx: DataContext, study_name: str) -> StudySettings:
+    """Return the settings of the request's study: ``parallel`` trials at a time in one process."""
+    return StudySettings(
+        study_name=study_name,
         storage=request.storage or paths.optuna_storage(),
         families=request.families,
-        metric=metric,
+        metric=get_metric(request.metric, ctx.data.task),
         trials=request.trials,
         seed=request.seeds[0],
-        threads=threads,
+        threads=max(1, request.cpus // request.parallel),
         parallel=request.parallel,
         max_failures=request.max_failures,
         max_rounds=request.max_rounds,
         early_stopping_rounds=request.early_stopping_rounds,
     )
 
+
+def finals_reserve(request: TuneRequest) -> Callable[[list[float]], float]:
+    """Return the seconds tuning leaves for the final models, given the trial durations so far."""
+    n_final = len(request.seeds)
+
     def reserve(durations: list[float]) -> float:
         typical = max(durations) if durations else 0.0
         return typical * n_final / max(1, min(request.parallel, n_final)) + 1.0
 
-    return run_study(
-        ctx,
-        settings,
-        experiment_id=parent.experiment_id,
-        parent_run_id=parent.run_id,
-        deadline=deadline,
-        reserve=reserve,
-        cancel=cancel,
-        on_trial=on_trial,
-    )
+    return reserve
 
 
 def train_finals(
