@@ -9,6 +9,7 @@ possible, which keeps per-trial tracking overhead small.
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 import traceback
 from collections.abc import Iterator, Mapping
@@ -25,11 +26,20 @@ MAX_PARAM_LENGTH = 6000
 
 
 def client() -> Any:
-    """Return an ``MlflowClient`` on trialrun's tracking URI."""
+    """Return an ``MlflowClient`` on trialrun's tracking URI.
+
+    The URI also becomes MLflow's current one, which model logging reads. MLflow then exports it
+    as ``MLFLOW_TRACKING_URI``; when that variable was unset the export is undone, because
+    :mod:`tools.settings` reads it as the person's choice (artifacts would leave ``mlartifacts/``).
+    """
     import mlflow
 
-    mlflow.set_tracking_uri(settings.tracking_uri())
-    return mlflow.MlflowClient(tracking_uri=settings.tracking_uri())
+    uri = settings.tracking_uri()
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    if exported is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    return mlflow.MlflowClient(tracking_uri=uri)
 
 
 def ensure_experiment(name: str) -> str:
@@ -77,7 +87,9 @@ class RunWriter:
         all_tags: dict[str, Any] = {**environment_tags(), "mlflow.runName": name, **(tags or {})}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
-        run = self.client.create_run(experiment_id, run_name=name, tags=redact_mapping(all_tags))
+        run = self.client.create_run(
+            experiment_id, run_name=redact(name), tags=redact_mapping(all_tags)
+        )
         self.run_id = run.info.run_id
         if git_state().dirty:
             self.log_text(git_state().diff, "git/diff.patch")
@@ -135,23 +147,30 @@ class RunWriter:
         """Close the run with ``status``."""
         self.client.set_terminated(self.run_id, status)
 
-    def fail(self, exc: BaseException) -> None:
-        """Record ``exc`` and its traceback and close the run FAILED (KILLED when cancelled)."""
+    def fail(self, exc: BaseException, *, tags: Mapping[str, Any] | None = None) -> None:
+        """Record ``exc``, its traceback and ``tags``; close the run FAILED (KILLED if cancelled)."""
         text = "".join(traceback.format_exception(exc))
         status: RunStatus = "KILLED" if isinstance(exc, Cancelled | KeyboardInterrupt) else "FAILED"
         with contextlib.suppress(Exception):
             self.log_text(text, "error/traceback.txt")
-            self.log(tags={"trialrun.error": f"{type(exc).__name__}: {exc}"[:4000]})
+            self.log(tags={"trialrun.error": f"{type(exc).__name__}: {exc}"[:4000], **(tags or {})})
         self.finish(status)
 
 
 @contextlib.contextmanager
-def tracked(writer: RunWriter) -> Iterator[RunWriter]:
-    """Close ``writer``'s run FINISHED on success, FAILED (or KILLED) with its traceback otherwise."""
+def tracked(
+    writer: RunWriter, *, failure_tags: Mapping[str, Any] | None = None
+) -> Iterator[RunWriter]:
+    """Close ``writer``'s run FINISHED on success, FAILED (or KILLED) with its traceback otherwise.
+
+    Args:
+        writer: The run.
+        failure_tags: Tags written only when the run fails.
+    """
     try:
         yield writer
     except BaseException as exc:
-        writer.fail(exc)
+        writer.fail(exc, tags=failure_tags)
         raise
     writer.finish("FINISHED")
 
