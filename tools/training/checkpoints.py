@@ -62,6 +62,9 @@ class CheckpointStore:
         (tmp / "model.bin").write_bytes(model)
         meta = {"fingerprint": self.fingerprint, "state": asdict(state)}
         (tmp / "state.json").write_text(json.dumps(meta))
+        if path.exists():
+            # Another run's checkpoint at the same round (never resumed here): replace it.
+            _remove(path)
         os.replace(tmp, path)
         if best_model is not None:
             _atomic_write(self.directory / "best.bin", best_model)
@@ -85,9 +88,7 @@ class CheckpointStore:
     def clear(self) -> None:
         """Delete every checkpoint of this run (after it finished)."""
         for path in self._paths():
-            for child in path.iterdir():
-                child.unlink()
-            path.rmdir()
+            _remove(path)
         (self.directory / "best.bin").unlink(missing_ok=True)
 
     def _paths(self) -> list[Path]:
@@ -97,12 +98,16 @@ class CheckpointStore:
 
     def _prune(self) -> None:
         for path in self._paths()[: -self.keep]:
-            for child in path.iterdir():
-                child.unlink()
-            path.rmdir()
+            _remove(path)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def _remove(checkpoint: Path) -> None:
+    for child in checkpoint.iterdir():
+        child.unlink()
+    checkpoint.rmdir()
