@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+import warnings
 
 from tools.training.base import Device
 
@@ -17,10 +19,15 @@ def cuda_available() -> bool:
         if not xgb.build_info().get("USE_CUDA"):
             return False
         probe = xgb.DMatrix(np.zeros((4, 1)), label=np.zeros(4))
-        xgb.train({"device": "cuda", "tree_method": "hist"}, probe, num_boost_round=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the "no visible GPU" warning is answered below
+            booster = xgb.train({"device": "cuda", "tree_method": "hist"}, probe, num_boost_round=1)
+        # With no visible GPU XGBoost does not fail: it warns and trains on the CPU. Its config
+        # tells where it really trained.
+        used = json.loads(booster.save_config())["learner"]["generic_param"]["device"]
     except Exception:  # no driver, no device, or a CPU-only build: all mean "train on the CPU"
         return False
-    return True
+    return str(used).startswith("cuda")
 
 
 def choose_device(family: str, gpus: int) -> tuple[Device, str]:
