@@ -71,6 +71,9 @@ class LightGBMTrainer(Trainer):
             "num_threads": spec.threads,
             "deterministic": True,
             "force_col_wise": True,
+            # With a large min_child_samples on a small table, pre-filtering drops every feature
+            # and the per-round column reseeding below then fails on an empty dataset.
+            "feature_pre_filter": False,
             "verbose": -1,
         }
         if spec.task == "multiclass":
@@ -105,9 +108,10 @@ class LightGBMTrainer(Trainer):
         def after_round(env: Any) -> None:
             holder["model"] = env.model
             values = {(name, key): value for name, key, value, _ in env.evaluation_result_list}
-            if controller.after_round(
+            stop = controller.after_round(
                 values[("train", eval_metric)], values[("valid", eval_metric)]
-            ):
+            )
+            if stop or state.rounds >= spec.max_rounds:
                 raise lgb.callback.EarlyStopException(state.best_iteration, [])
 
         sample_rows.before_iteration = True  # type: ignore[attr-defined]
@@ -121,12 +125,13 @@ class LightGBMTrainer(Trainer):
                     feature_fraction_seed=lambda i: spec.seed * 100_003 + i + resumed_from
                 )
             )
-        remaining = spec.max_rounds - state.rounds
-        if remaining > 0:
+        if state.rounds < spec.max_rounds:
             booster = lgb.train(
                 lib_params,
                 dtrain,
-                num_boost_round=remaining,
+                # The model text records num_boost_round; the run's total rather than the rounds
+                # left keeps a resumed model byte-identical. after_round stops at max_rounds.
+                num_boost_round=spec.max_rounds,
                 valid_sets=[dtrain, dvalid],
                 valid_names=["train", "valid"],
                 init_model=booster,
