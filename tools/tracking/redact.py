@@ -13,9 +13,13 @@ from typing import Any
 
 REDACTED = "[REDACTED]"
 
+# Patterns that keep a prefix skip a value already replaced, so redacted text audits clean.
 _SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # scheme://user:password@host: keep the user and host, drop the password
-    ("url-credentials", re.compile(r"(?P<keep>\b[a-zA-Z][\w+.-]*://[^\s:/@]+:)[^\s@/]+(?=@)")),
+    (
+        "url-credentials",
+        re.compile(r"(?P<keep>\b[a-zA-Z][\w+.-]*://[^\s:/@]+:)(?!\[REDACTED\]@)[^\s@/]+(?=@)"),
+    ),
     ("openai-key", re.compile(r"\bsk-(?:proj-|live-|test-)?[A-Za-z0-9_-]{16,}")),
     ("slack-token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{8,}")),
     ("github-token", re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]{16,}")),
@@ -27,7 +31,7 @@ _SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "assignment",
         re.compile(
             r"(?i)(?P<keep>\b[\w.-]*(?:api[_-]?key|secret|token|passw(?:or)?d|pwd|credential)s?"
-            r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]+"
+            r"[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\](?:[\s\"',;&]|$))[^\s\"',;&]+"
         ),
     ),
     (
