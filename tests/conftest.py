@@ -1,0 +1,185 @@
+"""Fixtures shared by the whole suite: no paid service, one working directory per test.
+
+Every test runs in its own ``tmp_path`` with trialrun's location variables unset, so the defaults
+(``./mlflow.db``, ``./optuna.db``, ``./datasets.yaml``, ``./.trialrun``) land there. After each
+test, every MLflow store in its directory is audited for registered models; a test marked
+``after_all`` runs last and reads the audit, so the suite proves it never registered a model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from tools.data.catalog import Catalog
+    from tools.training.run import DataContext
+
+REPO = Path(__file__).resolve().parents[1]
+PAID_SERVICE_KEYS = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+)
+LOCATION_VARIABLES = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "TRIALRUN_HOME",
+    "TRIALRUN_CATALOG",
+    "TRIALRUN_OPTUNA_STORAGE",
+)
+AUDIT = pytest.StashKey[dict[str, list[str]]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "after_all: runs after every other test of the session")
+    config.stash[AUDIT] = {}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
+
+
+@pytest.fixture(autouse=True)
+def _no_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No test may reach a paid model or a real Slack workspace, even by accident.
+    for name in list(os.environ):
+        if name in PAID_SERVICE_KEYS or name.endswith("_API_KEY"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _own_workdir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[None]:
+    for name in LOCATION_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    from tools.tracking.context import git_state
+
+    git_state.cache_clear()  # the git state is read from the working directory
+    yield
+    git_state.cache_clear()
+    audit = request.config.stash[AUDIT]
+    for store in mlflow_stores(tmp_path):
+        audit[str(store)] = registered_models(store)
+
+
+def mlflow_stores(directory: Path) -> list[Path]:
+    """Return the SQLite files under ``directory`` that hold an MLflow model registry."""
+    stores = []
+    for path in sorted(directory.rglob("*.db")):
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.DatabaseError:
+            continue  # another kind of file that happens to end in .db
+        if "registered_models" in tables:
+            stores.append(path)
+    return stores
+
+
+def registered_models(store: Path) -> list[str]:
+    """Return every registered model and model version in the MLflow store ``store``."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{store}"
+    mlflow_client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    found = [f"model {m.name!r}" for m in mlflow_client.search_registered_models()]
+    found += [f"version {v.name!r} v{v.version}" for v in mlflow_client.search_model_versions()]
+    return found
+
+
+@pytest.fixture
+def registry_audit(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[], dict[str, list[str]]]:
+    """Audit every MLflow store this session created so far: the registered models in each.
+
+    Stores of finished tests were audited when each test ended (their directories may be gone);
+    the stores still on disk under the session's temporary root are read when it is called.
+    """
+
+    def audit() -> dict[str, list[str]]:
+        found = dict(request.config.stash[AUDIT])
+        for store in mlflow_stores(tmp_path_factory.getbasetemp()):
+            found[str(store)] = registered_models(store)
+        return found
+
+    return audit
+
+
+@pytest.fixture(scope="session")
+def _empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("template") / "empty.sqlite"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def tracking_store(_empty_store: Path, tmp_path: Path) -> str:
+    """Put an empty MLflow store at the default ``./mlflow.db`` and return its URI.
+
+    Creating the schema costs about two seconds; a copy of one created per session costs none.
+    """
+    shutil.copyfile(_empty_store, tmp_path / "mlflow.db")
+    from tools import settings
+
+    return settings.tracking_uri()
+
+
+@pytest.fixture
+def examples_catalog() -> Catalog:
+    """Write scikit-learn's example datasets (breast_cancer, wine, diabetes, all v1) and catalogue them."""
+    from tools.data.catalog import Catalog
+    from tools.data.examples import write_examples
+
+    catalog = Catalog.load("datasets.yaml")
+    write_examples(Path("data"), catalog)
+    return catalog
+
+
+@pytest.fixture
+def shared_datasets() -> Path:
+    """The benchmark datasets in ``shared/datasets`` beside the repository (never copied in)."""
+    path = (REPO.parent / "shared" / "datasets").resolve()
+    if not path.is_dir():
+        pytest.skip(f"the shared datasets are not at {str(path)!r} (clone shared/ beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def example_contexts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DataContext]:
+    """The example datasets loaded, validated and split once per session, by name.
+
+    For tests that train without a catalog in the working directory; nothing may modify them.
+    """
+    from tools.data.catalog import Catalog
+    from tools.data.examples import write_examples
+    from tools.training.metrics import DEFAULT_METRIC
+    from tools.tuning.experiment import TuneRequest, load_context
+
+    root = tmp_path_factory.mktemp("examples")
+    catalog = Catalog.load(root / "datasets.yaml")
+    entries = write_examples(root / "data", catalog)
+    return {
+        entry.name: load_context(
+            TuneRequest(
+                dataset=entry.name,
+                version=entry.version,
+                metric=DEFAULT_METRIC[entry.task or "binary"],
+                catalog=str(catalog.path),
+            )
+        )
+        for entry in entries
+    }

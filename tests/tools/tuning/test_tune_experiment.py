@@ -1,0 +1,209 @@
+"""A whole tuning experiment on real data, read back from MLflow and the Optuna storage."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Run
+
+from tools import settings
+from tools.data.catalog import Catalog
+from tools.tuning.experiment import TuneRequest, tune
+
+FINISHED_STATES = ("COMPLETE", "PRUNED")
+
+
+def cancer_request(**fields: Any) -> TuneRequest:
+    values: dict[str, Any] = {
+        "dataset": "breast_cancer",
+        "version": "v1",
+        "metric": "roc_auc",
+        "families": ("xgboost", "lightgbm"),
+        "seeds": (0, 1),
+        "max_rounds": 200,
+        "early_stopping_rounds": 20,
+    }
+    return TuneRequest(**{**values, **fields})
+
+
+def experiment_runs(client: MlflowClient, request: TuneRequest) -> list[Run]:
+    experiment = client.get_experiment_by_name(request.experiment_name)
+    return list(client.search_runs([experiment.experiment_id], max_results=1000))
+
+
+def by_role(runs: list[Run], role: str) -> list[Run]:
+    return [r for r in runs if r.data.tags.get("trialrun.role") == role]
+
+
+def study_trials(study_name: str) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.load_study(study_name=study_name, storage=settings.optuna_storage())
+    return study.get_trials(deepcopy=False)
+
+
+@pytest.fixture
+def warm_imports() -> None:
+    """Import what a tune step uses, as a process does once at start-up.
+
+    The budget promise covers the step's own work; the first import of XGBoost, LightGBM,
+    matplotlib and MLflow's model flavours (seconds on this machine) is a once-per-process cost
+    that would otherwise land on whichever test runs first.
+    """
+    import lightgbm  # noqa: F401
+    import matplotlib.pyplot  # noqa: F401
+    import mlflow.lightgbm  # noqa: F401
+    import mlflow.pyfunc  # noqa: F401
+    import mlflow.xgboost  # noqa: F401
+    import optuna.visualization.matplotlib  # noqa: F401
+    import xgboost  # noqa: F401
+
+
+def test_tune_builds_one_parent_whose_children_are_the_baseline_every_trial_and_the_finals(
+    examples_catalog: Catalog, tracking_store: str, tmp_path: Path
+) -> None:
+    # Sampler seed 3 prunes a few of the first ten trials, so every trial state is covered.
+    request = cancer_request(trials=10, seconds=120, seeds=(3, 4))
+
+    result = tune(request)
+
+    client = MlflowClient(tracking_store)
+    runs = experiment_runs(client, request)
+    (parent,) = by_role(runs, "parent")
+    assert parent.info.run_id == result.parent_run_id
+    assert parent.info.status == "FINISHED"
+    assert "mlflow.parentRunId" not in parent.data.tags
+    children = [r for r in runs if r is not parent]
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
+    assert all(r.info.status == "FINISHED" for r in children)
+    assert len(by_role(runs, "baseline")) == 1
+
+    assert result.study is not None
+    assert parent.data.tags["optuna.study"] == result.study.study_name
+    trials = study_trials(result.study.study_name)
+    assert len(trials) == 10
+    assert sum(t.state.name in FINISHED_STATES for t in trials) == 10
+    states = {t.state.name for t in trials}
+    assert states == {"COMPLETE", "PRUNED"}
+    trial_runs = {r.info.run_id: r for r in by_role(runs, "trial")}
+    assert len(trial_runs) == 10
+    for trial in trials:
+        run = trial_runs[trial.user_attrs["mlflow_run_id"]]
+        assert run.data.tags["trialrun.trial_state"] == trial.state.name
+        assert run.data.tags["optuna.trial"] == str(trial.number)
+
+    finals = by_role(runs, "final")
+    assert sorted(r.data.tags["trialrun.seed"] for r in finals) == ["3", "4"]
+    best = result.study.best_params
+    for final in finals:
+        assert final.data.tags["trialrun.family"] == result.study.best_family
+        assert {k: final.data.params[k] for k in best} == {k: str(v) for k, v in best.items()}
+
+    assert {k: parent.data.params[f"best_{k}"] for k in best} == {
+        k: str(v) for k, v in best.items()
+    }
+    assert parent.data.tags["optuna.stop_reason"] == "trial budget reached"
+    assert parent.data.tags["optuna.best_run_id"] == result.study.best_run_id
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "optuna")}
+    assert artifacts == {
+        "optuna/trials.json",
+        "optuna/optimization_history.png",
+        "optuna/param_importances.png",
+    }
+    table = json.loads(
+        Path(
+            client.download_artifacts(parent.info.run_id, "optuna/trials.json", str(tmp_path))
+        ).read_text()
+    )
+    assert sorted(row["mlflow_run_id"] for row in table) == sorted(trial_runs)
+
+
+def test_tune_ends_within_its_time_budget_plus_five_percent(
+    examples_catalog: Catalog, tracking_store: str, warm_imports: None
+) -> None:
+    request = cancer_request(trials=10_000, seconds=8, max_rounds=2000, early_stopping_rounds=50)
+
+    started = time.monotonic()
+    result = tune(request)
+    wall = time.monotonic() - started
+
+    assert wall <= request.seconds * 1.05
+    assert result.study is not None
+    assert result.study.stop_reason == "time budget reached"
+    assert [f.seed for f in result.finals] == [0, 1]
+    runs = experiment_runs(MlflowClient(tracking_store), request)
+    assert {r.info.status for r in runs} == {"FINISHED"}
+
+
+def finished_trials(optuna_db: Path) -> int:
+    """Count finished trials straight from the storage file another process is writing."""
+    if not optuna_db.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{optuna_db}?mode=ro", uri=True)) as db:
+            (count,) = db.execute(
+                "SELECT count(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED')"
+            ).fetchone()
+    except sqlite3.OperationalError:  # the schema is still being created
+        return 0
+    return int(count)
+
+
+def test_a_tune_killed_mid_study_resumes_without_repeating_finished_trials(
+    examples_catalog: Catalog, tracking_store: str, tmp_path: Path
+) -> None:
+    request = cancer_request(trials=8, seconds=300, families=("lightgbm",))
+    script = textwrap.dedent(
+        f"""
+        from tools.tuning.experiment import TuneRequest, tune
+        tune(TuneRequest(**{request.__dict__!r}))
+        """
+    )
+    crashed = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while finished_trials(tmp_path / "optuna.db") < 3:
+            assert crashed.poll() is None, "the tune process ended before it was killed"
+            assert time.monotonic() < deadline, "no 3 finished trials within 120 s"
+            time.sleep(0.05)
+    finally:
+        os.kill(crashed.pid, signal.SIGKILL)
+        crashed.wait()
+    client = MlflowClient(tracking_store)
+    (crashed_parent,) = by_role(experiment_runs(client, request), "parent")
+    assert crashed_parent.info.status == "RUNNING"
+    study_name = crashed_parent.data.tags["optuna.study"]
+    before = {
+        t.number: (t.state.name, t.params)
+        for t in study_trials(study_name)
+        if t.state.name in FINISHED_STATES
+    }
+
+    result = tune(request)
+
+    assert result.parent_run_id == crashed_parent.info.run_id
+    assert result.study is not None and result.study.study_name == study_name
+    trials = study_trials(study_name)
+    finished = [t for t in trials if t.state.name in FINISHED_STATES]
+    assert len(finished) == request.trials
+    # The trials finished before the kill are kept as they were, and none is run again.
+    assert {t.number: (t.state.name, t.params) for t in finished if t.number in before} == before
+    assert all(t.state.name != "FAIL" for t in trials)
+    assert len(trials) - len(finished) <= 1  # the one the kill interrupted, left RUNNING
+    runs = experiment_runs(client, request)
+    assert "RUNNING" not in {r.info.status for r in runs}
+    (parent,) = by_role(runs, "parent")
+    assert parent.info.status == "FINISHED"
+    finished_runs = {t.user_attrs["mlflow_run_id"] for t in finished}
+    assert finished_runs <= {r.info.run_id for r in by_role(runs, "trial")}
