@@ -35,6 +35,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     mlflow.set_tracking_uri(previous)
 
 
+@pytest.fixture(autouse=True)
+def _use_store(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The suite unsets MLFLOW_TRACKING_URI before every test; point it at this module's store.
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+
+
 @pytest.fixture
 def curated(tmp_path: Path, catalog, cancer: pd.DataFrame):
     """The breast cancer data with two PII columns and a string feature, catalogued."""
