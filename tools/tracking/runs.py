@@ -12,7 +12,8 @@ import contextlib
 import os
 import tempfile
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,6 +59,41 @@ def ensure_experiment(name: str) -> str:
     return str(mlflow_client.create_experiment(name, artifact_location=settings.artifact_root()))
 
 
+class DeferredWrites:
+    """Run writes in one background thread, in order, off the training's critical path.
+
+    Each write to a SQLite store is a transaction of several milliseconds; a trial's parameters,
+    curves, dataset input and status would add tens of milliseconds to every trial. Deferred, they
+    overlap the next trial's training. :meth:`flush` waits for them and raises the first error,
+    so nothing is read back (or reported) before it is written.
+    """
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trialrun-tracking")
+        self._pending: list[Future[Any]] = []
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Queue ``fn(*args, **kwargs)``."""
+        self._pending.append(self._executor.submit(fn, *args, **kwargs))
+
+    def flush(self) -> None:
+        """Wait for every queued write; raise the first one that failed."""
+        pending, self._pending = self._pending, []
+        errors = [f.exception() for f in pending]
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            raise first
+
+    def close(self) -> None:
+        """Flush, then stop the background thread."""
+        try:
+            self.flush()
+        finally:
+            self._executor.shutdown(wait=True)
+
+
 class RunWriter:
     """One MLflow run, written through the redaction step.
 
@@ -67,6 +103,7 @@ class RunWriter:
         parent_run_id: The parent run, for child runs (baseline, trials, final models).
         tags: Extra tags (redacted like everything else).
         run_id: An existing run to write to instead of creating one.
+        deferred: When given, every write after the run's creation goes through it.
     """
 
     def __init__(
@@ -77,9 +114,11 @@ class RunWriter:
         parent_run_id: str | None = None,
         tags: Mapping[str, Any] | None = None,
         run_id: str | None = None,
+        deferred: DeferredWrites | None = None,
     ):
         self.client = client()
         self.experiment_id = experiment_id
+        self.deferred = deferred
         if run_id is not None:
             self.run_id = run_id
             self.client.update_run(run_id, status="RUNNING")
@@ -93,6 +132,13 @@ class RunWriter:
         self.run_id = run.info.run_id
         if git_state().dirty:
             self.log_text(git_state().diff, "git/diff.patch")
+
+    def run_later(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Call ``fn`` now, or queue it when this run's writes are deferred."""
+        if self.deferred is None:
+            fn(*args, **kwargs)
+        else:
+            self.deferred.submit(fn, *args, **kwargs)
 
     def log(
         self,
@@ -123,21 +169,18 @@ class RunWriter:
             Param(k, v[:MAX_PARAM_LENGTH]) for k, v in redact_mapping(params or {}).items()
         ]
         tag_rows = [RunTag(k, v) for k, v in redact_mapping(tags or {}).items()]
-        # MLflow caps a batch at 1000 metrics / 100 params; chunk beyond that.
-        for chunk in range(0, max(len(metric_rows), len(param_rows), len(tag_rows), 1), 1000):
-            self.client.log_batch(
-                self.run_id,
-                metrics=metric_rows[chunk : chunk + 1000],
-                params=param_rows[chunk // 10 : chunk // 10 + 100] if chunk == 0 else [],
-                tags=tag_rows if chunk == 0 else [],
-            )
-        if len(param_rows) > 100:
-            for start in range(100, len(param_rows), 100):
-                self.client.log_batch(self.run_id, params=param_rows[start : start + 100])
+        # One call: MLflow's client splits it into chunks within the server's batch limits.
+        self.run_later(
+            self.client.log_batch,
+            self.run_id,
+            metrics=metric_rows,
+            params=param_rows,
+            tags=tag_rows,
+        )
 
     def log_text(self, text: str, artifact_file: str) -> None:
         """Write a redacted text artifact."""
-        self.client.log_text(self.run_id, redact(text), artifact_file)
+        self.run_later(self.client.log_text, self.run_id, redact(text), artifact_file)
 
     def log_file(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Upload a binary artifact (an image, a model file) that carries no free text."""
@@ -145,7 +188,7 @@ class RunWriter:
 
     def finish(self, status: RunStatus = "FINISHED") -> None:
         """Close the run with ``status``."""
-        self.client.set_terminated(self.run_id, status)
+        self.run_later(self.client.set_terminated, self.run_id, status)
 
     def fail(self, exc: BaseException, *, tags: Mapping[str, Any] | None = None) -> None:
         """Record ``exc``, its traceback and ``tags``; close the run FAILED (KILLED if cancelled)."""

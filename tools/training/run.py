@@ -20,7 +20,7 @@ from tools.data.catalog import DatasetEntry
 from tools.data.validate import PreparedData, Split
 from tools.tracking.context import library_versions
 from tools.tracking.dataset import dataset_tags, log_dataset
-from tools.tracking.runs import RunWriter, tracked
+from tools.tracking.runs import DeferredWrites, RunWriter, tracked
 from tools.training import get_trainer
 from tools.training.base import FitResult, FitSpec
 from tools.training.checkpoints import CheckpointStore
@@ -65,6 +65,7 @@ class TrainOptions:
     checkpoint_every: int = 25
     checkpoint_keep: int = 2
     log_model: bool = True
+    deferred: DeferredWrites | None = None
 
 
 @dataclass
@@ -134,9 +135,10 @@ def train_tracked(
             **dataset_tags(entry),
             **(tags or {}),
         },
+        deferred=options.deferred,
     )
     with tracked(writer, failure_tags=failure_tags):
-        log_dataset(entry, ctx.data, run_id=writer.run_id)
+        writer.run_later(log_dataset, entry, ctx.data, run_id=writer.run_id)
         spec = FitSpec(
             task=ctx.data.task,
             n_classes=ctx.data.n_classes,
@@ -158,32 +160,32 @@ def train_tracked(
                 every=options.checkpoint_every,
                 keep=options.checkpoint_keep,
             )
+        run_params = _run_params(family, params, spec, metric)
         try:
             fit = trainer.fit(ctx.split, spec, checkpoints=store, callbacks=callbacks)
-        finally:
-            _log_fit_params(writer, family, params, spec, metric)
+        except BaseException:
+            writer.log(params=run_params)
+            raise
         extra = outcome_tags(fit) if outcome_tags else {}
-        output = _record(writer, trainer, fit, metric, params, options, family, extra)
+        output = _record(writer, trainer, fit, metric, params, run_params, options, extra)
         if store is not None:
             store.clear()
     return TrainOutcome(output=output, fit=fit, device_note=device_note, family=family, seed=seed)
 
 
-def _log_fit_params(
-    writer: RunWriter, family: str, params: dict[str, Any], spec: FitSpec, metric: Metric
-) -> None:
-    writer.log(
-        params={
-            **params,
-            "family": family,
-            "seed": spec.seed,
-            "max_rounds": spec.max_rounds,
-            "early_stopping_rounds": spec.early_stopping_rounds,
-            "threads": spec.threads,
-            "metric": metric.name,
-            "task": spec.task,
-        }
-    )
+def _run_params(
+    family: str, params: dict[str, Any], spec: FitSpec, metric: Metric
+) -> dict[str, Any]:
+    return {
+        **params,
+        "family": family,
+        "seed": spec.seed,
+        "max_rounds": spec.max_rounds,
+        "early_stopping_rounds": spec.early_stopping_rounds,
+        "threads": spec.threads,
+        "metric": metric.name,
+        "task": spec.task,
+    }
 
 
 def _record(
@@ -192,13 +194,14 @@ def _record(
     fit: FitResult,
     metric: Metric,
     params: dict[str, Any],
+    run_params: dict[str, Any],
     options: TrainOptions,
-    family: str,
     extra_tags: dict[str, Any],
 ) -> ModelTrainerOutput:
     training = {f"train_{metric.name}": fit.train_score}
     validation = {f"valid_{metric.name}": fit.valid_score}
     writer.log(
+        params=run_params,
         metrics={
             **training,
             **validation,
@@ -220,7 +223,7 @@ def _record(
     model_uri = None
     if options.log_model:
         model_uri = trainer.log_model(
-            fit.model, run_id=writer.run_id, pip_requirements=pip_requirements(family)
+            fit.model, run_id=writer.run_id, pip_requirements=pip_requirements(run_params["family"])
         )
     return ModelTrainerOutput(
         model_artifact_path=model_uri,
