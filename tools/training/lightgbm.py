@@ -9,7 +9,14 @@ from typing import Any
 import numpy as np
 
 from tools.data.validate import Split
-from tools.training.base import FitResult, FitSpec, RoundController, Trainer, row_weights
+from tools.training.base import (
+    FitResult,
+    FitSpec,
+    RoundController,
+    Trainer,
+    row_weights,
+    train_curve_rows,
+)
 from tools.training.checkpoints import CheckpointStore, TrainingState
 from tools.training.metrics import score
 
@@ -82,6 +89,8 @@ class LightGBMTrainer(Trainer):
             split.X_train, label=split.y_train, free_raw_data=False, params={"verbose": -1}
         )
         dvalid = lgb.Dataset(split.X_valid, label=split.y_valid, reference=dtrain)
+        rows = train_curve_rows(len(split.y_train))
+        dcurve = lgb.Dataset(split.X_train.iloc[rows], label=split.y_train[rows], reference=dtrain)
         state, booster = TrainingState(), None
         latest = checkpoints.latest() if checkpoints else None
         if latest is not None:
@@ -132,7 +141,7 @@ class LightGBMTrainer(Trainer):
                 # The model text records num_boost_round; the run's total rather than the rounds
                 # left keeps a resumed model byte-identical. after_round stops at max_rounds.
                 num_boost_round=spec.max_rounds,
-                valid_sets=[dtrain, dvalid],
+                valid_sets=[dcurve, dvalid],
                 valid_names=["train", "valid"],
                 init_model=booster,
                 callbacks=round_callbacks,

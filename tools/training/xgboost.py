@@ -9,7 +9,14 @@ from typing import Any
 import numpy as np
 
 from tools.data.validate import Split
-from tools.training.base import FitResult, FitSpec, RoundController, Trainer, row_weights
+from tools.training.base import (
+    FitResult,
+    FitSpec,
+    RoundController,
+    Trainer,
+    row_weights,
+    train_curve_rows,
+)
 from tools.training.checkpoints import CheckpointStore, TrainingState
 from tools.training.metrics import score
 
@@ -85,6 +92,10 @@ class XGBoostTrainer(Trainer):
         dvalid = xgb.QuantileDMatrix(
             split.X_valid, label=split.y_valid, enable_categorical=True, ref=dtrain
         )
+        rows = train_curve_rows(len(split.y_train))
+        dcurve = xgb.QuantileDMatrix(
+            split.X_train.iloc[rows], label=split.y_train[rows], enable_categorical=True, ref=dtrain
+        )
         state, booster = TrainingState(), None
         latest = checkpoints.latest() if checkpoints else None
         if latest is not None:
@@ -122,7 +133,7 @@ class XGBoostTrainer(Trainer):
                 lib_params,
                 dtrain,
                 num_boost_round=remaining,
-                evals=[(dtrain, "train"), (dvalid, "valid")],
+                evals=[(dcurve, "train"), (dvalid, "valid")],
                 callbacks=[_Rounds(), *callbacks],
                 xgb_model=booster,
                 verbose_eval=False,
