@@ -1,0 +1,423 @@
+"""``trialrun chat``: the terminal conversation with trialrun's agent.
+
+Each message goes through :meth:`Conversation.send` on a worker thread, so the main thread keeps
+the terminal while an experiment runs: progress lines appear above the prompt, ``/cancel`` and
+Ctrl-C cancel the experiment cleanly (it stops within one boosting round and its report says
+cancelled), a second Ctrl-C aborts hard, and ``/runs`` answers meanwhile. The agent's questions and
+approvals are handed to the main thread, which owns every read from the keyboard.
+
+On a terminal the prompt is prompt_toolkit's, with line editing and a history file under
+``TRIALRUN_HOME``; with piped input, lines are read plainly, one message, answer or command each,
+so a chat can be scripted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from agent.adapters.exit_codes import ExitCode
+from tools.errors import TrialrunError
+from tools.tracking.redact import redact
+
+if TYPE_CHECKING:
+    from agent.conversation import Conversation, TurnResult
+
+COMMANDS = {
+    "/help": "what trialrun understands, and these commands",
+    "/runs": "the latest experiments (parent runs) in the tracking store",
+    "/cancel": "cancel the experiment running in this chat (Ctrl-C does the same)",
+    "/quit": "leave (Ctrl-D does the same); a running experiment is cancelled first",
+}
+PROMPT = "trialrun> "
+BUSY_PROMPT = "running (/cancel or Ctrl-C to stop)> "
+ANSWER_PROMPT = "answer> "
+LATEST_RUNS = 10
+WAKE_POLL_SECONDS = 0.05
+YES = {"y", "yes"}
+
+
+class PlainReader:
+    """Lines from a pipe or file: no prompt, no line editing, nothing read while a turn runs.
+
+    Both readers raise EOFError at Ctrl-D or the end of input, and KeyboardInterrupt at Ctrl-C.
+    """
+
+    interactive = False
+
+    def __init__(self, stream: Any = None):
+        self.stream = stream or sys.stdin
+
+    def read(self, message: str, *, wake: threading.Event | None = None) -> str | None:
+        """Return the next line without its newline."""
+        line = self.stream.readline()
+        if not line:
+            raise EOFError
+        return str(line).rstrip("\r\n")
+
+    def confirm(self, message: str) -> bool:
+        """Return True when the next line says yes; the end of input is a no."""
+        try:
+            return (self.read(message) or "").strip().lower() in YES
+        except EOFError:
+            return False
+
+
+class PromptReader:
+    """prompt_toolkit's prompt: line editing and a history kept across sessions.
+
+    Args:
+        history: The history file.
+    """
+
+    interactive = True
+
+    def __init__(self, history: Path):
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory
+
+        self.session: Any = PromptSession(history=FileHistory(str(history)))
+
+    def read(self, message: str, *, wake: threading.Event | None = None) -> str | None:
+        """Prompt for a line; a set ``wake`` ends the prompt with None."""
+        app = self.session.app
+
+        def watch() -> None:
+            app.erase_when_done = False
+            if wake is not None:
+                app.create_background_task(_exit_when_set(app, wake))
+
+        result = self.session.prompt(message, pre_run=watch)
+        return None if result is None else str(result)
+
+    def confirm(self, message: str) -> bool:
+        """Ask a yes/no question answered with one key."""
+        from prompt_toolkit.shortcuts import confirm
+
+        return bool(confirm(message))
+
+
+async def _exit_when_set(app: Any, wake: threading.Event) -> None:
+    # The worker thread cannot end the prompt itself; this task, in the prompt's own loop, can.
+    while not wake.is_set():
+        await asyncio.sleep(WAKE_POLL_SECONDS)
+    if not app.future.done():
+        app.erase_when_done = True  # a prompt the person did not answer leaves no trace
+        app.exit(result=None)
+
+
+class Abort(Exception):
+    """A second Ctrl-C while an experiment runs: leave without waiting for it."""
+
+
+@dataclass
+class Interrupt:
+    """A question or an approval the worker thread waits on."""
+
+    kind: Literal["ask", "approve"]
+    text: str
+    reply: queue.Queue[Any] = field(default_factory=lambda: queue.Queue(maxsize=1))
+
+
+class Turn:
+    """One message running on a worker thread; its interrupts are answered on the main thread.
+
+    It is the :class:`~agent.conversation.Responder` the conversation calls: each call posts an
+    :class:`Interrupt` and waits for the main thread's reply. ``changed`` is set whenever there is
+    something new for the main thread (an interrupt, or the end of the turn).
+    """
+
+    def __init__(self, conversation: Conversation, text: str):
+        self.changed = threading.Event()
+        self.interrupts: queue.Queue[Interrupt] = queue.Queue()
+        self.result: TurnResult | None = None
+        self.error: BaseException | None = None
+        self.done = False
+        self.thread = threading.Thread(
+            target=self._run, args=(conversation, text), name="trialrun-turn"
+        )
+
+    def ask(self, question: str, missing: list[str]) -> str | None:
+        """Hand the question to the main thread and wait for the answer."""
+        return self._post(Interrupt("ask", question))
+
+    def approve(self, description: str) -> bool:
+        """Hand the plan to the main thread and wait for a yes or no."""
+        return bool(self._post(Interrupt("approve", description)))
+
+    def _post(self, interrupt: Interrupt) -> Any:
+        self.interrupts.put(interrupt)
+        self.changed.set()
+        return interrupt.reply.get()
+
+    def _run(self, conversation: Conversation, text: str) -> None:
+        try:
+            self.result = conversation.send(text, self)
+        except BaseException as exc:  # handed to the main thread, which reports or re-raises it
+            self.error = exc
+        finally:
+            self.done = True
+            self.changed.set()
+
+
+class Chat:
+    """The chat loop: reads lines, runs turns, prints answers and reports.
+
+    Args:
+        conversation: The conversation with the agent (its context carries the cancel event).
+        reader: Where lines come from.
+        console: Where everything is printed.
+    """
+
+    def __init__(
+        self, conversation: Conversation, reader: PlainReader | PromptReader, console: Console
+    ):
+        self.conversation = conversation
+        self.reader = reader
+        self.console = console
+        self.cancel: threading.Event = conversation.context.cancel
+        self.turn: Turn | None = None
+        self.quitting = False
+        self.aborted = False
+
+    def run(self) -> int:
+        """Talk until /quit or the end of input; return the exit code."""
+        self.say(
+            f"trialrun chat (model: {self.conversation.model_label}). Ask for an experiment, "
+            "e.g. 'tune xgboost on wine v1 for log loss, 20 trials, 5 minutes, seeds 1 2 3'. "
+            "/help for more; Ctrl-D or /quit to leave.",
+            style="dim",
+        )
+        while not self.quitting:
+            try:
+                line = self.reader.read(PROMPT)
+            except KeyboardInterrupt:
+                continue  # Ctrl-C at the prompt only clears the line
+            except EOFError:
+                break
+            try:
+                self.handle((line or "").strip())
+            except Abort:
+                self.aborted = True
+                self.say(
+                    "aborted: trialrun left without waiting for the experiment; its MLflow runs "
+                    "may still say RUNNING.",
+                    style="bold red",
+                )
+                return int(ExitCode.CANCELLED)
+            except KeyboardInterrupt:
+                self.say("interrupted", style="yellow")  # Ctrl-C during /runs: stop only that
+        return int(ExitCode.OK)
+
+    def handle(self, line: str) -> None:
+        """Run one command or send one message."""
+        if not line:
+            return
+        if line.startswith("/"):
+            self.command(line)
+            return
+        if self.turn is not None:
+            self.say("An experiment is running: wait for its report, or /cancel it.")
+            return
+        self.send(line)
+
+    def command(self, line: str) -> None:
+        """Run a slash command."""
+        name = line.split()[0].lower()
+        if name == "/help":
+            self.show_help()
+        elif name == "/runs":
+            self.show_runs()
+        elif name == "/cancel":
+            if self.turn is None:
+                self.say(
+                    "Nothing is running in this chat. A background job is cancelled with "
+                    "'cancel job <id>' ('list jobs' shows them)."
+                )
+            else:
+                self.request_cancel()
+        elif name == "/quit":
+            self.quitting = True
+            if self.turn is not None and not self.cancel.is_set():
+                self.request_cancel()
+        else:
+            self.say(f"Unknown command {line!r}. Commands: {', '.join(COMMANDS)}.")
+
+    def send(self, text: str) -> None:
+        """Send a message on a worker thread and stay at the terminal until its turn ends."""
+        from agent.adapters.batch import cancel_on_interrupt
+        from agent.adapters.progress import ProgressPrinter
+
+        stream = sys.stdout if self.reader.interactive else sys.stderr
+        printer = ProgressPrinter(stream=stream)
+        if self.reader.interactive:
+            printer.live = False  # the prompt owns the screen; progress lines scroll above it
+        self.conversation.context.progress = printer
+        self.turn = turn = Turn(self.conversation, text)
+        try:
+            with printer, cancel_on_interrupt(self.cancel):
+                turn.thread.start()
+                self.wait(turn)
+        except KeyboardInterrupt as exc:
+            # The first Ctrl-C only sets the cancel event; one that gets this far is the second.
+            raise Abort from exc
+        finally:
+            self.turn = None
+        self.cancel.clear()  # the next experiment starts uncancelled
+        if isinstance(turn.error, TrialrunError):
+            self.say(f"error: {redact(str(turn.error))}", style="bold red")
+        elif turn.error is not None:
+            raise turn.error  # a bug, not something the person can fix
+        elif turn.result is not None:
+            self.show(turn.result)
+
+    def wait(self, turn: Turn) -> None:
+        """Answer the turn's interrupts and read commands until it ends."""
+        while True:
+            turn.changed.clear()
+            try:
+                interrupt = turn.interrupts.get_nowait()
+            except queue.Empty:
+                interrupt = None
+            if interrupt is not None:
+                interrupt.reply.put(self.answer(interrupt))
+                continue
+            if turn.done:
+                return
+            if not self.reader.interactive:
+                turn.changed.wait()
+                continue
+            try:
+                line = self.reader.read(BUSY_PROMPT, wake=turn.changed)
+            except KeyboardInterrupt:
+                if self.cancel.is_set():
+                    raise Abort from None  # the second Ctrl-C
+                self.request_cancel()
+                continue
+            except EOFError:
+                line = "/quit"
+            if line is not None:
+                self.handle(line.strip())
+
+    def answer(self, interrupt: Interrupt) -> Any:
+        """Ask the person the agent's question, or for a yes/no on its plan."""
+        if interrupt.kind == "approve":
+            self.console.print(
+                Panel(Text(redact(interrupt.text)), title="Plan for approval", border_style="cyan")
+            )
+            try:
+                return self.reader.confirm("Approve this plan?")
+            except (KeyboardInterrupt, EOFError):
+                return False
+        self.say(redact(interrupt.text), style="bold cyan")
+        try:
+            return self.reader.read(ANSWER_PROMPT)
+        except (KeyboardInterrupt, EOFError):
+            return None
+
+    def request_cancel(self) -> None:
+        """Cancel the running experiment: it stops within one round and its report says so."""
+        if self.cancel.is_set():
+            self.say("Already cancelling; Ctrl-C aborts without waiting.", style="yellow")
+            return
+        self.cancel.set()
+        self.say(
+            "cancelling: the running model stops within one round (Ctrl-C again to abort)",
+            style="yellow",
+        )
+
+    def show(self, turn: TurnResult) -> None:
+        """Print what a turn produced: reports, what was declined or left missing, the answer."""
+        from agent.report import print_report
+
+        for report in turn.reports:
+            print_report(report, console=self.console)
+        if turn.rejected:
+            self.say("Not approved: nothing was run.", style="yellow")
+        if turn.unanswered:
+            self.say(f"Still missing: {', '.join(turn.unanswered)}. Say them in a new message.")
+        if turn.answer:
+            self.console.print(Text.assemble(("trialrun: ", "bold"), redact(turn.answer)))
+
+    def show_help(self) -> None:
+        """Print what the agent understands and the commands."""
+        from agent.planner.offline import HELP
+
+        table = Table.grid(padding=(0, 2))
+        for name, description in COMMANDS.items():
+            table.add_row(Text(name, style="bold"), Text(description))
+        self.say(HELP)
+        self.console.print(table)
+
+    def show_runs(self) -> None:
+        """Print the latest experiments' parent runs, newest first."""
+        from tools import settings
+        from tools.tracking.query import search_runs
+
+        try:
+            found = search_runs(filter="tags.`trialrun.role` = 'parent'", limit=LATEST_RUNS)
+        except TrialrunError as exc:
+            self.say(f"error: {redact(str(exc))}", style="bold red")
+            return
+        if not found.runs:
+            self.say(f"No experiments tracked yet in {redact(settings.tracking_uri())}.")
+            return
+        table = Table(title=f"Latest experiments in {redact(settings.tracking_uri())}")
+        for column in ("Run ID", "Name", "Status", "Started (UTC)", "Best"):
+            table.add_column(column, no_wrap=column == "Run ID")
+        for run in found.runs:
+            best = run.metrics.get("best_value")
+            table.add_row(
+                run.run_id,
+                Text(run.name or "-"),
+                run.status,
+                (run.start_time or "-").replace("T", " ").removesuffix("+00:00"),
+                "-" if best is None else f"{best:.5g}",
+            )
+        self.console.print(table)
+
+    def say(self, text: str, *, style: str = "") -> None:
+        """Print a line of trialrun's own text (never markup)."""
+        self.console.print(Text(text, style=style))
+
+
+def run_chat(*, model: str | None = None) -> int:
+    """Start the chat on this terminal (or on piped input) and return its exit code."""
+    from agent.context import AgentContext
+    from agent.conversation import Conversation
+    from agent.models import load_model, model_name
+    from tools import settings
+
+    interactive = sys.stdin.isatty()
+    reader = PromptReader(settings.home() / "chat_history") if interactive else PlainReader()
+    conversation = Conversation(
+        load_model(model), context=AgentContext(mode="chat"), model_label=model_name(model)
+    )
+    # The main thread prints only while no prompt is shown, straight to the terminal, so its
+    # output keeps its order; what the worker thread prints (progress) goes above the prompt.
+    chat = Chat(conversation, reader, Console(file=sys.stdout))
+    if interactive:
+        from prompt_toolkit.patch_stdout import patch_stdout
+
+        with patch_stdout(raw=True):
+            code = chat.run()
+    else:
+        code = chat.run()
+    if chat.aborted:
+        # A thread cannot be stopped from outside, and at exit Python waits for the one the
+        # agent runs its tools on: leaving at once is what the second Ctrl-C asked for.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
