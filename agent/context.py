@@ -67,6 +67,14 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
 
+    def since(self, earlier: Usage) -> Usage:
+        """Return what was spent after ``earlier``, a copy of this usage taken then."""
+        return Usage(
+            self.model_calls - earlier.model_calls,
+            self.input_tokens - earlier.input_tokens,
+            self.output_tokens - earlier.output_tokens,
+        )
+
 
 @dataclass
 class AgentContext:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.types import Command
 
-from agent.context import AgentContext
+from agent.context import AgentContext, Usage
 from agent.report.model import Plan, Report
 
 MAX_INTERRUPTS_PER_TURN = 6
@@ -29,8 +29,8 @@ class Responder(Protocol):
         """Return the person's answer, or None when nobody can answer."""
         ...
 
-    def approve(self, description: str) -> bool:
-        """Return True when the person approves the plan described."""
+    def approve(self, description: str) -> bool | None:
+        """Return True when the person approves the plan described, None when nobody can yet."""
         ...
 
 
@@ -44,6 +44,7 @@ class TurnResult:
     unanswered: list[str] = field(default_factory=list)
     rejected: str = ""
     plans: list[dict[str, Any]] = field(default_factory=list)
+    awaiting: str = ""
 
 
 class Conversation:
@@ -66,6 +67,7 @@ class Conversation:
         model_label: str | None = None,
     ):
         from agent.agent import build_agent
+        from agent.guards import RECURSION_LIMIT
         from agent.models import load_model, model_name
 
         self.context = context or AgentContext()
@@ -73,16 +75,40 @@ class Conversation:
         self.agent = build_agent(model or load_model(), self.context, checkpointer=checkpointer)
         self.config = {
             "configurable": {"thread_id": thread_id or uuid.uuid4().hex},
-            "recursion_limit": 60,
+            "recursion_limit": RECURSION_LIMIT,
         }
 
     def send(self, text: str, responder: Responder) -> TurnResult:
         """Send the person's message and run the turn to its end."""
+        return self._run({"messages": [HumanMessage(text)]}, responder, TurnResult())
+
+    def pending(self) -> list[Any]:
+        """Return the interrupts (a question, an approval) the conversation waits on, if any.
+
+        They are read from the checkpointer, so a conversation built again after a restart, with
+        the same checkpointer and thread id, finds what its previous turn left unanswered.
+        """
+        return list(self.agent.get_state(self.config).interrupts)
+
+    def resume(self, responder: Responder) -> TurnResult:
+        """Answer the pending interrupts through ``responder`` and run the turn to its end.
+
+        For adapters whose answers arrive later, as another message (a Slack thread): the turn
+        that asked ended unanswered, and this picks it up where it stopped. With nothing pending,
+        or when the responder still cannot answer, nothing runs.
+        """
+        turn = TurnResult()
+        interrupts = self.pending()
+        resume = self._answer(interrupts, responder, turn) if interrupts else None
+        if resume is None:
+            return turn
+        return self._run(Command(resume=resume), responder, turn)
+
+    def _run(self, first: Any, responder: Responder, turn: TurnResult) -> TurnResult:
         context = self.context
         before_reports, before_refusals = len(context.reports), len(context.refusals)
-        before_plans, calls_before = len(context.plans), context.usage.model_calls
-        turn = TurnResult()
-        state = self.agent.invoke({"messages": [HumanMessage(text)]}, self.config, context=context)
+        before_plans, usage_before = len(context.plans), replace(context.usage)
+        state = self.agent.invoke(first, self.config, context=context)
         for _ in range(MAX_INTERRUPTS_PER_TURN):
             interrupts = state.get("__interrupt__") or []
             if not interrupts:
@@ -99,10 +125,9 @@ class Conversation:
             turn.reports.append(
                 Report(title="request refused", status="refused", plan=Plan(refusals=turn.refusals))
             )
+        spent = context.usage.since(usage_before)
         for report in turn.reports:
-            record_agent_usage(
-                report, context, self.model_label, context.usage.model_calls - calls_before
-            )
+            record_agent_usage(report, context, self.model_label, spent)
         return turn
 
     def _answer(self, interrupts: list[Any], responder: Responder, turn: TurnResult) -> Any:
@@ -118,7 +143,11 @@ class Conversation:
             else:
                 requests = value.get("action_requests", []) if isinstance(value, dict) else []
                 description = "; ".join(r.get("description", "") for r in requests) or str(value)
-                if responder.approve(description):
+                decision = responder.approve(description)
+                if decision is None:
+                    turn.awaiting = description
+                    return None
+                if decision:
                     answers[item.id] = {"decisions": [{"type": "approve"} for _ in requests]}
                 else:
                     turn.rejected = description
@@ -129,20 +158,19 @@ class Conversation:
         return answers
 
 
-def record_agent_usage(report: Report, context: AgentContext, model: str, calls: int) -> None:
-    """Record model calls and tokens on the experiment's parent run (when there is one)."""
+def record_agent_usage(report: Report, context: AgentContext, model: str, usage: Usage) -> None:
+    """Record the turn's model calls and tokens on the experiment's parent run (if it has one)."""
     parent = next((c.id for c in report.changes.items if c.kind == "parent_run"), None)
     if parent is None:
         return
     from tools.tracking.runs import client
 
-    usage = context.usage
     mlflow_client = client()
     mlflow_client.log_batch(
         parent,
         metrics=_metrics(
             {
-                "agent.model_calls": calls,
+                "agent.model_calls": usage.model_calls,
                 "agent.input_tokens": usage.input_tokens,
                 "agent.output_tokens": usage.output_tokens,
             }

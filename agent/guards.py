@@ -33,6 +33,10 @@ from tools.tracking.redact import _SECRET_PATTERNS
 MAX_MODEL_CALLS = 8
 MAX_TOOL_CALLS = 8
 MAX_EXPERIMENTS_PER_TURN = 2
+# Every middleware hook is a graph step of its own, so one model call and its tools take about
+# fifteen. LangGraph's recursion limit must lie above the model-call cap: otherwise a looping
+# model crashes the turn (GraphRecursionError) before the cap can end it with an answer.
+RECURSION_LIMIT = 25 * (MAX_MODEL_CALLS + 1)
 
 
 def secret_detector(text: str) -> list[dict[str, Any]]:
@@ -150,8 +154,11 @@ def deploy_phrases(text: str) -> list[str]:
     return parse(text).deploy_requested
 
 
+# A cheap pre-check before the full parse (tool results are long). It must hold a word of every
+# deployment pattern the parser knows, or requests like "go live with it" would pass unrefused.
 _DEPLOY_HINT = re.compile(
-    r"(?i)deploy|regist|promot|stag|serv|alias|champion|production|prod\b|ship|release|publish|endpoint"
+    r"(?i)deploy|regist|promot|stag|serv|alias|champion|challeng|production|prod\b|ship|release"
+    r"|publish|endpoint|live|roll|host|api|container|build-docker"
 )
 
 
@@ -160,29 +167,29 @@ def needs_approval(request: Any) -> bool:
     context: AgentContext = request.runtime.context
     if context.pre_approved or context.dry_run:
         return False
-    return bool(approval_reasons(request.tool_call["args"], request.runtime))
+    return bool(approval_reasons(request.tool_call["args"], context, request.state))
 
 
-def approval_reasons(args: dict[str, Any], runtime: Any) -> list[str]:
+def approval_reasons(args: dict[str, Any], context: AgentContext, state: Any) -> list[str]:
     """Return why the request these arguments make would need approval."""
     from agent.toolset import catalog_names, person_texts
 
     proposed = {k: v for k, v in flat(_nest(args)).items() if v is not None}
     grounded = ground(
         proposed,
-        texts=person_texts(runtime),
-        front_matter=runtime.context.front_matter,
+        texts=person_texts(context, state),
+        front_matter=context.front_matter,
         known=catalog_names(),
     )
     if grounded.missing:
         return []
     budget = unflatten(grounded.fields).get("budget", {})
-    return runtime.context.policy.reasons(budget)
+    return context.policy.reasons(budget)
 
 
 def describe_plan(tool_call: Any, state: Any, runtime: Any) -> str:
-    """Describe the plan waiting for approval."""
-    reasons = approval_reasons(tool_call["args"], runtime)
+    """Describe the plan waiting for approval (``runtime`` is the graph's, without state)."""
+    reasons = approval_reasons(tool_call["args"], runtime.context, state)
     args = ", ".join(f"{k}={v}" for k, v in tool_call["args"].items())
     return f"Run the experiment ({args})? It needs approval: {'; '.join(reasons)}."
 

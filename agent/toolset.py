@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from langchain.tools import ToolRuntime
@@ -28,6 +28,7 @@ MAX_RESULT_CHARS = 6000
 FIELD_HINTS = {
     "dataset": "the dataset (catalogued: {datasets})",
     "version": "its version",
+    "version-alone": "the version (catalogued: {datasets})",
     "metric": "the primary metric (roc_auc, log_loss, accuracy, f1, rmse, mae or r2)",
     "budget.trials": "the trial budget (e.g. '20 trials')",
     "budget.seconds": "the time budget (e.g. '10 minutes')",
@@ -42,10 +43,10 @@ def catalog_names() -> dict[str, list[str]]:
     return Catalog.load(settings.catalog_path()).names()
 
 
-def person_texts(runtime: ToolRuntime[AgentContext, Any]) -> list[str]:
+def person_texts(context: AgentContext, state: Mapping[str, Any]) -> list[str]:
     """Return everything the person wrote: messages, answers to questions, the prompt file body."""
-    texts = [runtime.context.stated_text] if runtime.context.stated_text else []
-    for message in runtime.state.get("messages", []):
+    texts = [context.stated_text] if context.stated_text else []
+    for message in state.get("messages", []):
         if isinstance(message, HumanMessage):
             texts.append(str(message.content))
         elif isinstance(message, ToolMessage) and message.name == "ask_user":
@@ -107,7 +108,7 @@ def run_experiment(  # noqa: D417 - runtime is injected by langchain, not shown 
     known = catalog_names()
     grounded = ground(
         {k: v for k, v in proposed.items() if v is not None},
-        texts=person_texts(runtime),
+        texts=person_texts(context, runtime.state),
         front_matter=context.front_matter,
         known=known,
     )
@@ -187,7 +188,10 @@ def ask_user(  # noqa: D417 - runtime is injected by langchain, not shown to the
 def question_for(missing: list[str], known: dict[str, list[str]]) -> str:
     """Return one question asking for every missing input."""
     datasets = ", ".join(f"{n} ({', '.join(v)})" for n, v in sorted(known.items())) or "none yet"
-    parts = [FIELD_HINTS.get(m, m).format(datasets=datasets) for m in missing]
+    # Asked for a version alone, the person needs the catalogued ones; with the dataset they
+    # are already listed once.
+    keys = [m + "-alone" if m == "version" and "dataset" not in missing else m for m in missing]
+    parts = [FIELD_HINTS.get(k, k).format(datasets=datasets) for k in keys]
     listing = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return f"To run this I need {listing}. What should I use?"
 
@@ -355,11 +359,27 @@ TOOL_FUNCTIONS = (
 
 def build_tools() -> list[BaseTool]:
     """Wrap every tool function for langchain; fail loudly on an undescribed parameter."""
-    wrapped = [tool(parse_docstring=True)(_model_fixable(fn)) for fn in TOOL_FUNCTIONS]
-    for item in wrapped:
-        for name, schema in item.args.items():
-            if not schema.get("description"):
-                raise TypeError(f"tool {item.name!r}: parameter {name!r} has no description")
+    return [as_tool(fn) for fn in TOOL_FUNCTIONS]
+
+
+def as_tool(fn: Callable[..., str]) -> BaseTool:
+    """Wrap one tool function for langchain, the only place tools are wrapped.
+
+    Raises:
+        TypeError: A parameter the model sees has no description in the docstring's ``Args``.
+    """
+    try:
+        wrapped = tool(parse_docstring=True)(_model_fixable(fn))
+    except ValueError as exc:  # langchain's parser: parameters but no Google-style Args section
+        raise TypeError(
+            f"tool {fn.__name__!r}: {exc} Describe every parameter in an 'Args:' section."
+        ) from exc
+    for name, schema in wrapped.args.items():
+        if not schema.get("description"):
+            raise TypeError(
+                f"tool {wrapped.name!r}: parameter {name!r} has no description; "
+                "describe it in the docstring's 'Args:' section"
+            )
     return wrapped
 
 
