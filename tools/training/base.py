@@ -27,6 +27,7 @@ from tools.training.checkpoints import CheckpointStore, TrainingState
 from tools.training.metrics import Metric, Task
 
 StopReason = Literal["completed", "early_stopping", "deadline"]
+POST_TRAINING_SHARE = 0.05
 Device = Literal["cpu", "cuda"]
 
 
@@ -100,6 +101,7 @@ class RoundController:
         self.snapshot = snapshot
         self.best_snapshot = best_snapshot
         self.stopped: StopReason = "completed"
+        self.started = time.monotonic()
 
     def after_round(self, train_value: float, valid_value: float) -> bool:
         """Record one finished round; return True when training must stop now."""
@@ -119,18 +121,26 @@ class RoundController:
         if state.rounds - 1 - state.best_iteration >= self.spec.early_stopping_rounds:
             self.stopped = "early_stopping"
             return True
-        if self.spec.deadline is not None and time.monotonic() >= self.spec.deadline:
+        if self.spec.deadline is not None and self._out_of_time():
             self.stopped = "deadline"
             return True
         return False
 
+    def _out_of_time(self) -> bool:
+        # Finishing a model (slicing it at its best round, scoring, importances) takes about a
+        # twentieth of its training time; stop early enough that it fits before the deadline.
+        assert self.spec.deadline is not None
+        now = time.monotonic()
+        return now + POST_TRAINING_SHARE * (now - self.started) >= self.spec.deadline
+
 
 TRAIN_CURVE_ROWS = 10_000
-"""The training curve is measured on at most this many training rows, fixed per run.
+"""Training metrics are measured on at most this many training rows, fixed per run.
 
 The library's metric over the whole training share every round (a sort for AUC) cost several
-times the round itself on tens of thousands of rows. A fixed sample keeps the curve's shape; the
-final training metric is still computed on every training row.
+times the round itself on tens of thousands of rows, and scoring every training row at the end
+cost seconds per model with thousands of trees. A fixed sample keeps the curve's shape and the
+final training metric's value to within sampling error; validation metrics use every row.
 """
 
 
@@ -139,6 +149,29 @@ def train_curve_rows(n_rows: int) -> np.ndarray:
     if n_rows <= TRAIN_CURVE_ROWS:
         return np.arange(n_rows)
     return np.sort(np.random.default_rng(0).choice(n_rows, TRAIN_CURVE_ROWS, replace=False))
+
+
+_SAME_AS = {
+    "roc_auc": ("auc",),
+    "log_loss": ("binary_logloss", "multi_logloss"),
+    "rmse": ("rmse",),
+    "mae": ("l1",),
+}
+_ONE_MINUS = {"accuracy": ("binary_error", "multi_error")}
+
+
+def metric_from_curve(metric: Metric, curve_metric: str, value: float) -> float | None:
+    """Return ``metric`` from a LightGBM curve value when the library computed it already.
+
+    LightGBM's own auc, log loss, rmse, l1 and error over a data set are the primary metric (or
+    one minus it) to double precision, so the best round's curve value saves predicting every
+    row with every tree again, which took seconds for models of thousands of trees.
+    """
+    if curve_metric in _SAME_AS.get(metric.name, ()):
+        return float(value)
+    if curve_metric in _ONE_MINUS.get(metric.name, ()):
+        return 1.0 - float(value)
+    return None
 
 
 def row_weights(seed: int, round_index: int, fraction: float, n_rows: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from tools.training.base import (
     FitSpec,
     RoundController,
     Trainer,
+    metric_from_curve,
     row_weights,
     train_curve_rows,
 )
@@ -165,11 +166,21 @@ class LightGBMTrainer(Trainer):
             stopped=controller.stopped,
             curves=state.curves,
             curve_metric=eval_metric,
-            train_score=score(
-                spec.metric, split.y_train, best.predict(split.X_train), spec.n_classes
+            train_score=_final_score(
+                spec,
+                eval_metric,
+                state.curves["train"][state.best_iteration],
+                best,
+                split.X_train.iloc[rows],
+                split.y_train[rows],
             ),
-            valid_score=score(
-                spec.metric, split.y_valid, best.predict(split.X_valid), spec.n_classes
+            valid_score=_final_score(
+                spec,
+                eval_metric,
+                state.curves["valid"][state.best_iteration],
+                best,
+                split.X_valid,
+                split.y_valid,
             ),
             importances=importances,
             seconds=time.perf_counter() - started,
@@ -205,3 +216,12 @@ class LightGBMTrainer(Trainer):
             pip_requirements=pip_requirements,
         )
         return str(info.model_uri)
+
+
+def _final_score(
+    spec: FitSpec, eval_metric: str, curve_value: float, model: Any, X: Any, y: np.ndarray
+) -> float:
+    known = metric_from_curve(spec.metric, eval_metric, curve_value)
+    if known is not None:
+        return known
+    return score(spec.metric, y, np.asarray(model.predict(X)), spec.n_classes)

@@ -77,6 +77,8 @@ class TrainOutcome:
     device_note: str
     family: str
     seed: int
+    reuse_key: str = ""
+    """Identifies what was trained: same key, same model (training is deterministic)."""
 
 
 def train_tracked(
@@ -95,6 +97,7 @@ def train_tracked(
     tags: dict[str, Any] | None = None,
     outcome_tags: Callable[[FitResult], dict[str, Any]] | None = None,
     failure_tags: dict[str, Any] | None = None,
+    reuse: Sequence[TrainOutcome] = (),
 ) -> TrainOutcome:
     """Train one model and track it as an MLflow run (a child of ``parent_run_id`` when given).
 
@@ -113,6 +116,10 @@ def train_tracked(
         tags: Extra tags set when the run is created.
         outcome_tags: Tags computed from the fit, written with the final metrics.
         failure_tags: Tags written when the run fails or is cancelled.
+        reuse: Models trained earlier in this process; one trained the very same way (same data,
+            family, parameters, seed, rounds, patience, threads and device) is recorded in this
+            run instead of being trained again — training is deterministic, so it is the model
+            this run would train.
 
     Returns:
         The contract fields and the fit result. On failure the run is closed FAILED (KILLED when
@@ -121,6 +128,10 @@ def train_tracked(
     trainer = get_trainer(family)
     device, device_note = choose_device(family, options.gpus)
     entry = ctx.entry
+    key = _fingerprint(entry, family, params, seed, options, device, ctx.split_seed, metric)
+    earlier = next((o for o in reuse if o.reuse_key == key), None)
+    if earlier is not None:
+        tags = {**(tags or {}), "trialrun.trained_in_run": earlier.output.mlflow_run_id}
     writer = RunWriter(
         experiment_id,
         run_name,
@@ -153,16 +164,20 @@ def train_tracked(
             cancel=options.cancel,
         )
         store = None
-        if options.checkpoint_dir is not None:
+        if options.checkpoint_dir is not None and earlier is None:
             store = CheckpointStore(
                 options.checkpoint_dir,
-                fingerprint=_fingerprint(entry, family, params, spec, ctx.split_seed),
+                fingerprint=key,
                 every=options.checkpoint_every,
                 keep=options.checkpoint_keep,
             )
         run_params = _run_params(family, params, spec, metric)
         try:
-            fit = trainer.fit(ctx.split, spec, checkpoints=store, callbacks=callbacks)
+            fit = (
+                earlier.fit
+                if earlier is not None
+                else trainer.fit(ctx.split, spec, checkpoints=store, callbacks=callbacks)
+            )
         except BaseException:
             writer.log(params=run_params)
             raise
@@ -170,7 +185,9 @@ def train_tracked(
         output = _record(writer, trainer, fit, metric, params, run_params, options, extra)
         if store is not None:
             store.clear()
-    return TrainOutcome(output=output, fit=fit, device_note=device_note, family=family, seed=seed)
+    return TrainOutcome(
+        output=output, fit=fit, device_note=device_note, family=family, seed=seed, reuse_key=key
+    )
 
 
 def _run_params(
@@ -243,12 +260,31 @@ def pip_requirements(family: str) -> list[str]:
 
 
 def _fingerprint(
-    entry: DatasetEntry, family: str, params: dict[str, Any], spec: FitSpec, split_seed: int
+    entry: DatasetEntry,
+    family: str,
+    params: dict[str, Any],
+    seed: int,
+    options: TrainOptions,
+    device: str,
+    split_seed: int,
+    metric: Metric,
 ) -> str:
+    """Identify a training run's inputs: checkpoints and reuse match on it."""
     import hashlib
 
     blob = json.dumps(
-        [entry.sha256, family, params, spec.seed, spec.max_rounds, spec.metric.name, split_seed],
+        [
+            entry.sha256,
+            family,
+            params,
+            seed,
+            options.max_rounds,
+            options.early_stopping_rounds,
+            options.threads,
+            device,
+            metric.name,
+            split_seed,
+        ],
         sort_keys=True,
         default=str,
     )

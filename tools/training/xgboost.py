@@ -149,7 +149,9 @@ class XGBoostTrainer(Trainer):
             stopped=controller.stopped,
             curves=state.curves,
             curve_metric=eval_metric,
-            train_score=score(spec.metric, split.y_train, best.predict(dtrain), spec.n_classes),
+            train_score=score(
+                spec.metric, split.y_train[rows], best.predict(dcurve), spec.n_classes
+            ),
             valid_score=score(spec.metric, split.y_valid, best.predict(dvalid), spec.n_classes),
             importances=_normalised(best.get_score(importance_type="gain")),
             seconds=time.perf_counter() - started,

@@ -11,7 +11,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -249,11 +249,17 @@ def study_settings(request: TuneRequest, ctx: DataContext, study_name: str) -> S
 
 def finals_reserve(request: TuneRequest) -> Callable[[list[float]], float]:
     """Return the seconds tuning leaves for the final models, given the trial durations so far."""
-    n_final = len(request.seeds)
+    # The first seed's final model is the best trial's (or the baseline's), recorded again rather
+    # than retrained; the other seeds train anew. Logging a model takes about half a second.
+    retrained = len(request.seeds) - 1
 
     def reserve(durations: list[float]) -> float:
         typical = max(durations) if durations else 0.0
-        return typical * n_final / max(1, min(request.parallel, n_final)) + 1.0
+        return (
+            typical * retrained / max(1, min(request.parallel, retrained))
+            + 0.5 * len(request.seeds)
+            + 1.0
+        )
 
     return reserve
 
@@ -267,11 +273,14 @@ def train_finals(
     params: dict[str, Any],
     deadline: float | None = None,
     cancel: threading.Event | None = None,
+    reuse: Sequence[TrainOutcome] = (),
 ) -> list[TrainOutcome]:
     """Train the chosen configuration once per seed (mean and spread go in the report).
 
     Each seed gets an equal share of the time left before ``deadline``, so a slow first seed
-    cannot starve the last one.
+    cannot starve the last one. A model in ``reuse`` trained the very same way (the best trial,
+    or the baseline when tuning found nothing better) is recorded as that seed's final model
+    instead of being trained again.
     """
     outcomes = []
     for index, seed in enumerate(request.seeds):
@@ -291,6 +300,7 @@ def train_finals(
                 role="final",
                 parent_run_id=parent.run_id,
                 options=_options(request, share, cancel, log_model=True, run_name=name),
+                reuse=reuse,
             )
         )
     return outcomes
@@ -329,8 +339,16 @@ def tune(request: TuneRequest, *, cancel: threading.Event | None = None) -> Tune
             record_optimization(parent, study)
             if study.best_family is not None:
                 family, params = study.best_family, study.best_params
+        reuse = [baseline, *([study.best_outcome] if study and study.best_outcome else [])]
         finals = train_finals(
-            request, ctx, parent, family=family, params=params, deadline=deadline, cancel=cancel
+            request,
+            ctx,
+            parent,
+            family=family,
+            params=params,
+            deadline=deadline,
+            cancel=cancel,
+            reuse=reuse,
         )
     except BaseException as exc:
         parent.writer.fail(exc)

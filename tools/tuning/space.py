@@ -35,3 +35,61 @@ def suggest(trial: optuna.Trial, family: str) -> dict[str, Any]:
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 10.0, log=True),
         }
     raise ValueError(f"no search space for family {family!r}")
+
+
+STARTING_POINTS: dict[str, list[dict[str, Any]]] = {
+    # Configurations that do well across tabular problems and converge in few rounds, tried
+    # before the sampler takes over: the first trials are cheap and good rather than random.
+    "lightgbm": [
+        {
+            "learning_rate": 0.1,
+            "num_leaves": 31,
+            "min_child_samples": 20,
+            "subsample": 0.8,
+            "feature_fraction": 0.8,
+            "lambda_l1": 1e-3,
+            "lambda_l2": 1e-3,
+        },
+        {
+            "learning_rate": 0.05,
+            "num_leaves": 63,
+            "min_child_samples": 10,
+            "subsample": 0.9,
+            "feature_fraction": 0.7,
+            "lambda_l1": 1e-3,
+            "lambda_l2": 1.0,
+        },
+    ],
+    "xgboost": [
+        {
+            "learning_rate": 0.1,
+            "max_depth": 6,
+            "min_child_weight": 1.0,
+            "subsample": 0.8,
+            "reg_lambda": 1.0,
+            "reg_alpha": 1e-3,
+            "gamma": 1e-3,
+        },
+        {
+            "learning_rate": 0.05,
+            "max_depth": 8,
+            "min_child_weight": 2.0,
+            "subsample": 0.9,
+            "reg_lambda": 3.0,
+            "reg_alpha": 1e-3,
+            "gamma": 1e-3,
+        },
+    ],
+}
+
+
+def starting_points(families: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Return the configurations a new study tries first, with ``family`` set when it is a choice."""
+    points = []
+    for rank in range(2):
+        for family in families:
+            point = dict(STARTING_POINTS[family][rank])
+            if len(families) > 1:
+                point["family"] = family
+            points.append(point)
+    return points

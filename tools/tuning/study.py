@@ -16,12 +16,15 @@ from typing import Any
 import optuna
 
 from tools.errors import Cancelled, ConfigError
+from tools.jobs.reconcile import TRIAL_JOB_ATTR
+from tools.tracking.runs import DeferredWrites
 from tools.training import get_trainer
 from tools.training.base import FitSpec
 from tools.training.metrics import Metric
-from tools.training.run import DataContext, TrainOptions, train_tracked
+from tools.training.run import DataContext, TrainOptions, TrainOutcome, train_tracked
 from tools.tuning.pruning import PruningGuard
-from tools.tuning.space import suggest
+from tools.tuning.shared import SharedStudy, TrialBudgetSpent
+from tools.tuning.space import starting_points, suggest
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -42,6 +45,13 @@ class StudySettings:
         max_failures: Failed trials tolerated before the study stops.
         max_rounds: Boosting rounds per trial at most.
         early_stopping_rounds: Patience of each trial's early stopping.
+        sampler_seed: Seeds the TPE sampler instead of ``seed`` (each distributed worker has its
+            own); every trial still trains with ``seed``.
+        shared: Other processes run trials of this study at the same time: a trial starts only
+            while the budget has room, checked under a lock in the storage (see
+            :mod:`tools.tuning.shared`), so together they never start more than ``trials``.
+        job_id: The job running these trials, recorded on each as the ``trialrun_job_id`` user
+            attribute so cancelling another job spares them.
     """
 
     study_name: str
@@ -55,6 +65,9 @@ class StudySettings:
     max_failures: int = 5
     max_rounds: int = 1000
     early_stopping_rounds: int = 50
+    sampler_seed: int | None = None
+    shared: bool = False
+    job_id: str | None = None
 
 
 @dataclass
@@ -72,6 +85,8 @@ class StudyOutcome:
     stop_reason: str
     seconds: float
     trial_seconds: list[float] = field(default_factory=list)
+    best_outcome: TrainOutcome | None = None
+    """The best trial's trained model, when this process trained it (not read back)."""
 
     @property
     def storage_display(self) -> str:
@@ -82,16 +97,31 @@ class StudyOutcome:
 
 
 def open_study(settings: StudySettings) -> optuna.Study:
-    """Create or load the study (seeded TPE, median pruning after a short warm-up)."""
+    """Create or load the study (seeded TPE, median pruning after a short warm-up).
+
+    A ``shared`` study is returned as a :class:`~tools.tuning.shared.SharedStudy`.
+    """
+    seed = settings.seed if settings.sampler_seed is None else settings.sampler_seed
+    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=20)
     try:
-        return optuna.create_study(
+        study = optuna.create_study(
             study_name=settings.study_name,
             storage=settings.storage,
             direction=settings.metric.direction,
-            sampler=optuna.samplers.TPESampler(seed=settings.seed, multivariate=True),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=20),
+            sampler=sampler,
+            pruner=pruner,
             load_if_exists=True,
         )
+        if settings.shared:
+            return SharedStudy(
+                settings.study_name,
+                settings.storage,
+                trials=settings.trials,
+                sampler=sampler,
+                pruner=pruner,
+            )
+        return study
     except Exception as exc:
         raise ConfigError(f"Cannot open Optuna storage {settings.storage!r}: {exc}") from exc
 
@@ -133,7 +163,15 @@ def run_study(
 
     def objective(trial: optuna.Trial) -> float:
         return _one_trial(
-            trial, ctx, settings, experiment_id, parent_run_id, deadline, cancel, state
+            # A trial stops early enough to leave the time the final models need.
+            trial,
+            ctx,
+            settings,
+            experiment_id,
+            parent_run_id,
+            deadline - reserve(state.durations),
+            cancel,
+            state,
         )
 
     def stop_when_done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -153,17 +191,44 @@ def run_study(
     if early_stop:
         state.stop_reason = early_stop
     else:
-        study.optimize(
-            objective,
-            n_trials=remaining,
-            n_jobs=settings.parallel,
-            callbacks=[stop_when_done],
-            catch=(Exception,),
-            gc_after_trial=False,
-        )
+        if not study.get_trials(deepcopy=False) and not settings.shared:
+            for point in starting_points(settings.families):
+                study.enqueue_trial(point)
+        try:
+            study.optimize(
+                objective,
+                n_trials=remaining,
+                n_jobs=settings.parallel,
+                callbacks=[stop_when_done],
+                catch=(Exception,),
+                gc_after_trial=False,
+            )
+        except TrialBudgetSpent:
+            # Other workers' running trials fill the budget: they finish it.
+            state.stop_reason = "trial budget reached"
+        finally:
+            state.deferred.close()  # every trial's run is written before anyone reads it back
     if cancel is not None and cancel.is_set():
         state.stop_reason = "cancelled"
     return _outcome(study, settings, state, time.monotonic() - started)
+
+
+def read_outcome(settings: StudySettings, *, stop_reason: str, seconds: float) -> StudyOutcome:
+    """Return the outcome of a study other processes ran (distributed workers), from its storage.
+
+    It is read back as :func:`run_study` reads its own: trial counts by state, the best trial
+    and its run, and the duration of each finished trial.
+
+    Args:
+        settings: The study's settings.
+        stop_reason: Why tuning ended, as the caller observed it.
+        seconds: How long tuning took.
+    """
+    study = open_study(settings)
+    durations = [t.duration.total_seconds() for t in study.get_trials(deepcopy=False) if t.duration]
+    return _outcome(
+        study, settings, _LoopState(durations=durations, stop_reason=stop_reason), seconds
+    )
 
 
 @dataclass
@@ -172,6 +237,17 @@ class _LoopState:
     durations: list[float] = field(default_factory=list)
     stop_reason: str = "trial budget reached"
     last_error: str = ""
+    deferred: DeferredWrites = field(default_factory=DeferredWrites)
+    best: tuple[int, TrainOutcome] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def keep_if_best(self, number: int, outcome: TrainOutcome, metric: Metric) -> None:
+        """Keep the best trial's trained model in memory, so a final run can reuse it."""
+        with self.lock:
+            if self.best is None or metric.better(
+                outcome.fit.valid_score, self.best[1].fit.valid_score
+            ):
+                self.best = (number, outcome)
 
 
 def _one_trial(
@@ -184,6 +260,8 @@ def _one_trial(
     cancel: threading.Event | None,
     state: _LoopState,
 ) -> float:
+    if settings.job_id:
+        trial.set_user_attr(TRIAL_JOB_ATTR, settings.job_id)
     families = settings.families
     family = families[0] if len(families) == 1 else trial.suggest_categorical("family", families)
     params = suggest(trial, family)
@@ -208,6 +286,7 @@ def _one_trial(
                 deadline=deadline,
                 cancel=cancel,
                 log_model=False,
+                deferred=state.deferred,
             ),
             callbacks=[guard.callback],
             tags={"optuna.study": settings.study_name, "optuna.trial": trial.number},
@@ -222,19 +301,18 @@ def _one_trial(
     trial.set_user_attr("mlflow_run_id", outcome.output.mlflow_run_id)
     trial.set_user_attr("family", family)
     trial.set_user_attr("best_iteration", outcome.fit.best_iteration)
-    if guard.pruned or outcome.fit.stopped == "deadline":
-        reason = "pruned" if guard.pruned else "deadline"
-        trial.set_user_attr("pruned_by", reason)
-        raise optuna.TrialPruned(f"{reason} at round {outcome.fit.rounds}")
+    if guard.pruned:
+        trial.set_user_attr("pruned_by", "pruned")
+        raise optuna.TrialPruned(f"pruned at round {outcome.fit.rounds}")
+    # A trial the deadline stopped still trained a model, scored on the validation split: it
+    # counts (its run says trialrun.stopped=deadline), rather than throwing the compute away.
+    state.keep_if_best(trial.number, outcome, settings.metric)
     return outcome.fit.valid_score
 
 
 def _trial_state_tags(pruned: bool, stopped: str) -> dict[str, str]:
-    if pruned or stopped == "deadline":
-        return {
-            "trialrun.trial_state": "PRUNED",
-            "trialrun.pruned_by": "pruned" if pruned else "deadline",
-        }
+    if pruned:
+        return {"trialrun.trial_state": "PRUNED", "trialrun.pruned_by": "pruned"}
     return {"trialrun.trial_state": "COMPLETE"}
 
 
@@ -255,8 +333,10 @@ def _stop_reason(
         )
     if finished_trials(study) >= settings.trials:
         return "trial budget reached"
+    # A trial cut by the deadline still counts, so one starts while a quarter of a typical
+    # trial's time is left.
     typical = sorted(state.durations)[len(state.durations) // 2] if state.durations else 0.0
-    if time.monotonic() + reserve(state.durations) + 0.5 * typical >= deadline:
+    if time.monotonic() + reserve(state.durations) + 0.25 * typical >= deadline:
         return "time budget reached"
     return None
 
@@ -284,6 +364,7 @@ def _outcome(
             state.durations,
         )
     best = study.best_trial
+    kept = state.best[1] if state.best is not None and state.best[0] == best.number else None
     family = best.user_attrs.get("family") or settings.families[0]
     params = {k: v for k, v in best.params.items() if k != "family"}
     return StudyOutcome(
@@ -298,4 +379,5 @@ def _outcome(
         stop_reason=state.stop_reason,
         seconds=seconds,
         trial_seconds=state.durations,
+        best_outcome=kept,
     )
