@@ -1,0 +1,92 @@
+"""``trialrun worker``: one distributed tuning worker (hidden; ``trialrun run`` starts them).
+
+The task comes as JSON in ``--task`` or in ``TRIALRUN_WORKER_TASK`` (the way jobs pass it); the
+job id in ``TRIALRUN_JOB_ID`` is recorded on every trial. SIGTERM (a job cancel, or the job's
+deadline) and Ctrl-C set the cancel flag: the running trial stops within one boosting round, is
+marked FAIL and its run KILLED, and the worker exits with code 6.
+
+Exit codes: 0 when it stopped on its own (trial budget, time budget, failure budget), 2 for a bad
+task or dataset, 4 when the storage or the tracking server cannot be used, 6 when cancelled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from agent.adapters.background import err, recover_at_start
+from agent.adapters.exit_codes import ExitCode
+
+
+def run_worker_command(task_json: str | None = None) -> int:
+    """Run one worker to the end and return its exit code."""
+    from tools.errors import Cancelled, InputError, TrialrunError
+    from tools.tuning.worker import TASK_ENV, WorkerTask, run_worker
+
+    raw = task_json or os.environ.get(TASK_ENV)
+    if not raw:
+        err(f"error: no task: pass --task JSON or set {TASK_ENV} (trialrun run starts workers).")
+        return int(ExitCode.USAGE)
+    try:
+        task = WorkerTask.parse(raw)
+    except InputError as exc:
+        err(f"error: {exc}")
+        return int(ExitCode.USAGE)
+    recover_at_start()
+    cancel = threading.Event()
+    job_id = os.environ.get("TRIALRUN_JOB_ID") or None
+    progress = os.environ.get("TRIALRUN_JOB_PROGRESS")
+
+    def on_trial(trial: Any) -> None:
+        print(
+            f"trialrun worker: trial {trial.number} {trial.state.name} value={trial.value}",
+            flush=True,
+        )
+        if progress:
+            with contextlib.suppress(OSError):  # the job's directory is gone: nobody watches
+                Path(progress).touch()
+
+    holder = f"{job_id or 'no job'} on {socket.gethostname()} (pid {os.getpid()})"
+    try:
+        with _cancel_on_signals(cancel):
+            outcome = run_worker(
+                task, job_id=job_id, holder=holder, cancel=cancel, on_trial=on_trial
+            )
+    except Cancelled:
+        err("trialrun worker: cancelled")
+        return int(ExitCode.CANCELLED)
+    except InputError as exc:
+        err(f"error: {exc}")
+        return int(ExitCode.USAGE)
+    except TrialrunError as exc:
+        err(f"error: {exc}")
+        return int(ExitCode.FAILED)
+    study = outcome.study
+    counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(study.counts.items()))
+    print(
+        f"trialrun worker {outcome.index} (sampler seed {outcome.sampler_seed}): "
+        f"{study.stop_reason}; study {study.study_name!r}: {counts or 'no trials'}",
+        flush=True,
+    )
+    return int(ExitCode.CANCELLED if study.stop_reason == "cancelled" else ExitCode.OK)
+
+
+@contextmanager
+def _cancel_on_signals(cancel: threading.Event) -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        cancel.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler_before in previous.items():
+            signal.signal(sig, handler_before)
