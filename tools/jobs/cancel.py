@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tools.jobs.base import Backend, load_backend
+from tools.jobs.finalize import attach_log
 from tools.jobs.lifecycle import cancel_in_progress
 from tools.jobs.model import Job, JobState
 from tools.jobs.reconcile import reconcile
@@ -76,6 +77,7 @@ def cancel(
     note = f" ({stopped.reason})" if stopped.reason else ""
     what = [f"{_describe(stopped)} → CANCELLED{note}", *reconcile(stopped)]
     final = _record(job_id, store, stopped, what, reason)
+    attach_log(final, backends=backends)
     lines = "\n".join(f"  - {line}" for line in what)
     return CancelResult(final, True, f"Cancelled job {job_id}:\n{lines}")
 
@@ -94,7 +96,9 @@ def _claim(job_id: str, store: JobStore, backend: Backend) -> Job | CancelResult
         observed = backend.refresh(job)
         try:
             if observed.state.finished:
-                return _noop(store.save(observed))
+                ended = store.save(observed)
+                attach_log(ended, backends={backend.name: backend})
+                return _noop(ended)
             return store.save(observed.model_copy(update={"cancel_requested_at": _now()}))
         except StaleJobError:
             continue

@@ -1,7 +1,13 @@
-"""Attach a finished job's log to its experiment's MLflow run, whatever the outcome."""
+"""Attach a finished job's log to its experiment's MLflow run, whatever the outcome.
+
+It happens when a job is seen to end: a refresh that records the end (``trialrun jobs``, a wait,
+a recovery at the next start) or a cancel. A job that ends while nobody watches gets its log
+attached when it is next observed.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from tools.errors import InputError
@@ -47,3 +53,18 @@ def finalize(job: Job, *, backends: Mapping[str, Backend] | None = None) -> str 
     tracking_uri, run_id = target
     MlflowClient(tracking_uri=tracking_uri).log_text(run_id, text + "\n", path)
     return path
+
+
+def attach_log(job: Job, *, backends: Mapping[str, Backend] | None = None) -> str | None:
+    """Like :func:`finalize`, but never raises: return why the log could not be attached, if so.
+
+    The job has ended by then; a tracking server that is down must not undo that. The reason is
+    also logged as a warning; the log stays in the job's own place (``trialrun jobs logs``).
+    """
+    try:
+        finalize(job, backends=backends)
+    except Exception as exc:
+        reason = f"job {job.id}: log not attached to its MLflow run: {type(exc).__name__}: {exc}"
+        logging.getLogger(__name__).warning(reason)
+        return reason
+    return None

@@ -6,17 +6,23 @@ dies before the backend answers: recovery then finds the record and settles it.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
+from tools.jobs import process
 from tools.jobs.base import Backend, load_backend
+from tools.jobs.finalize import attach_log
 from tools.jobs.model import Job, JobSpec, JobState
 from tools.jobs.store import JobStore, StaleJobError
 
 CANCEL_CLAIM = timedelta(minutes=5)
 """How long a cancel in progress keeps refreshes off a job; then its canceller is presumed dead."""
+
+_SAVE_ATTEMPTS = 5
 
 
 def submit(
@@ -44,7 +50,9 @@ def submit(
     """
     store = store or JobStore()
     runner = load_backend(backend, backends)
-    queued = store.create(Job(id=store.new_id(), backend=backend, spec=spec))
+    queued = store.create(
+        Job(id=store.new_id(), backend=backend, spec=spec, handle={"submitter": _this_process()})
+    )
     try:
         started = runner.submit(spec, job_id=queued.id)
     except Exception as exc:
@@ -53,6 +61,52 @@ def submit(
     return store.save(
         started.model_copy(update={"created_at": queued.created_at, "revision": queued.revision})
     )
+
+
+def submit_in_progress(job: Job) -> bool:
+    """Return True while the process that recorded ``job`` is still starting it.
+
+    Between the record and the backend's answer a job is QUEUED with no process or Kubernetes Job
+    yet; observed then, it would look like one that never started.
+    """
+    submitter = job.handle.get("submitter")
+    if job.state != JobState.QUEUED or not isinstance(submitter, dict):
+        return False
+    return submitter == _this_process() or (
+        submitter.get("host") == socket.gethostname()
+        and submitter.get("boot_id") == process.boot_id()
+        and process.is_alive(submitter["pid"], submitter["start_time"])
+    )
+
+
+def _this_process() -> dict[str, Any]:
+    stat = process.read_stat(os.getpid())
+    return {
+        "pid": os.getpid(),
+        "start_time": stat.start_time if stat else 0,
+        "host": socket.gethostname(),
+        "boot_id": process.boot_id(),
+    }
+
+
+def add_labels(job_id: str, labels: Mapping[str, str], *, store: JobStore | None = None) -> Job:
+    """Add labels to a job's record, e.g. the MLflow run it reports to once that run exists.
+
+    A cancel or a recovery reads the labels to find the study and the runs to settle.
+
+    Raises:
+        InputError: No job has this id.
+        StaleJobError: The record kept changing meanwhile.
+    """
+    store = store or JobStore()
+    for _ in range(_SAVE_ATTEMPTS):
+        job = store.get(job_id)
+        spec = job.spec.model_copy(update={"labels": {**job.spec.labels, **labels}})
+        try:
+            return store.save(job.model_copy(update={"spec": spec}))
+        except StaleJobError:
+            continue
+    raise StaleJobError(f"Job {job_id!r} kept changing during {_SAVE_ATTEMPTS} label attempts.")
 
 
 def cancel_in_progress(job: Job) -> bool:
@@ -66,7 +120,8 @@ def refresh(
 ) -> Job:
     """Observe a job through its backend, store what changed, and return the current record.
 
-    A job being cancelled is returned as stored: its canceller records how it ended.
+    A job being cancelled is returned as stored: its canceller records how it ended. A job seen
+    to end here gets its log attached to its MLflow run (:func:`~tools.jobs.finalize.attach_log`).
 
     Raises:
         InputError: No job has this id.
@@ -74,15 +129,18 @@ def refresh(
     """
     store = store or JobStore()
     job = store.get(job_id)
-    if job.state.finished or cancel_in_progress(job):
+    if job.state.finished or cancel_in_progress(job) or submit_in_progress(job):
         return job
     observed = load_backend(job.backend, backends).refresh(job)
     if observed == job:
         return job
     try:
-        return store.save(observed)
+        saved = store.save(observed)
     except StaleJobError:
         return store.get(job_id)
+    if saved.state.finished:
+        attach_log(saved, backends=backends)
+    return saved
 
 
 def wait(

@@ -198,3 +198,31 @@ def test_a_cancel_in_progress_elsewhere_is_not_repeated_nor_overtaken(
     assert not second.changed
     assert second.message.startswith(f"Job {job.id} is already being cancelled (since ")
     assert refreshed.state == JobState.RUNNING  # left for the canceller to record as CANCELLED
+
+
+def test_a_job_seen_to_end_gets_its_log_attached_and_a_tracking_error_does_not_stop_it(
+    mlflow_uri: str,
+    experiment: str,
+    store: JobStore,
+    local_backend: LocalBackend,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    parent = client.create_run(experiment).info.run_id
+    backends = {"local": local_backend}
+
+    def run(name: str, run_id: str) -> str:
+        labels = {"mlflow_run_id": run_id, "mlflow_tracking_uri": mlflow_uri}
+        spec = JobSpec(name=name, command=["echo", f"{name} done"], labels=labels)
+        return lifecycle.submit(spec, store=store, backends=backends).id
+
+    ok, orphan = run("ok", parent), run("orphan", "0" * 32)  # the second names no real run
+    # Nobody finalizes: waiting, as `trialrun jobs show` would, sees them end.
+    ended = [
+        lifecycle.wait(job, timeout=10, store=store, backends=backends) for job in (ok, orphan)
+    ]
+
+    assert [job.state for job in ended] == [JobState.SUCCEEDED, JobState.SUCCEEDED]
+    local = client.download_artifacts(parent, f"jobs/{ok}.log")
+    assert Path(local).read_text() == "ok done\n"
+    assert f"job {orphan}: log not attached to its MLflow run" in caplog.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -124,3 +125,32 @@ def test_a_job_that_never_started_is_failed_by_recovery(
 
     assert store.get(queued.id).state == JobState.FAILED
     assert lines == [f"job {queued.id} (local) → FAILED: never started (no process recorded)"]
+
+
+def test_a_job_another_process_is_still_submitting_is_left_to_it(
+    store: JobStore, local_backend: LocalBackend
+) -> None:
+    # Another trialrun process recorded the job and has not heard back from the backend yet.
+    submitter = subprocess.Popen(["sleep", "30"])
+    stat = process.read_stat(submitter.pid)
+    assert stat is not None
+    handle = {
+        "submitter": {
+            "pid": submitter.pid,
+            "start_time": stat.start_time,
+            "host": socket.gethostname(),
+            "boot_id": process.boot_id(),
+        }
+    }
+    spec = JobSpec(name="x", command=["true"])
+    queued = store.create(Job(id=store.new_id(), backend="local", spec=spec, handle=handle))
+
+    assert recover(store, backends={"local": local_backend}) == []
+    assert store.get(queued.id).state == JobState.QUEUED
+
+    submitter.kill()  # it died before starting the job
+    submitter.wait()
+
+    assert recover(store, backends={"local": local_backend}) == [
+        f"job {queued.id} (local) → FAILED: never started (no process recorded)"
+    ]
