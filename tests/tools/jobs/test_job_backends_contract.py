@@ -1,7 +1,8 @@
 """One contract for every job backend: what a user sees is the same locally and on Kubernetes.
 
 Locally the command itself succeeds, fails or hangs. On the test control plane nothing runs
-containers, so the harness plays the kubelet (see FakeKubelet in conftest.py) to the same effect.
+containers, so the harness plays the kubelet (see FakeKubelet in tests/support/cluster.py) to the
+same effect.
 """
 
 from __future__ import annotations
