@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from langgraph.runtime import Runtime
 
+from agent.pipeline import distributed, policy
 from agent.pipeline.state import PipelineContext, PipelineState
 from agent.report.model import Failure
 from agent.request import ExperimentRequest
@@ -88,13 +89,23 @@ def tune_request(request: ExperimentRequest) -> steps.TuneRequest:
 def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
     """Load the catalogued dataset, check its digest, validate and split it, open the parent run."""
     request = state["request"]
+    try:
+        policy.check_parallel(request.budget.parallel, approved=request.approve)
+    except PolicyError as exc:
+        runtime.context.refusals.append(str(exc))
+        raise
+    distributed.check_runtime(request)
     treq = tune_request(request)
     runtime.context.emit(
         "stage", name="validate data", detail=f"{request.dataset}@{request.version}"
     )
     ctx = steps.load_context(treq)
-    extra = {"trialrun.job_id": runtime.context.job_id} if runtime.context.job_id else {}
+    job_id = runtime.context.job_id
+    extra = {"trialrun.job_id": job_id} if job_id else {}
     parent = steps.open_parent(treq, ctx, extra_tags=extra)
+    if job_id:
+        study = parent.study_name if request.optimize else None
+        distributed.label_own_job(job_id, distributed.run_labels(parent, study=study))
     # The compute budget starts now: loading data and opening the store are not training time.
     runtime.context.started = time.monotonic()
     runtime.context.deadline = runtime.context.started + request.budget.seconds
@@ -143,14 +154,24 @@ def tune(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, A
     def on_trial(trial: Any) -> None:
         context.emit("trial", number=trial.number, state=trial.state.name, value=trial.value)
 
-    study = steps.tune_study(
-        state["tune_request"],
-        state["data"],
-        state["parent"],
-        deadline=context.deadline,
-        cancel=context.cancel,
-        on_trial=on_trial,
-    )
+    if distributed.is_distributed(state["request"]):
+        study = distributed.tune_distributed(
+            state["request"],
+            state["tune_request"],
+            state["data"],
+            state["parent"],
+            context,
+            on_trial=on_trial,
+        )
+    else:
+        study = steps.tune_study(
+            state["tune_request"],
+            state["data"],
+            state["parent"],
+            deadline=context.deadline,
+            cancel=context.cancel,
+            on_trial=on_trial,
+        )
     steps.record_optimization(state["parent"], study)
     if context.cancel.is_set():
         raise Cancelled("tuning cancelled")
@@ -165,6 +186,7 @@ def final_training(state: PipelineState, runtime: Runtime[PipelineContext]) -> d
     """Train the chosen configuration once per seed, then close the parent run."""
     context = runtime.context
     context.emit("stage", name="final training", detail=f"seeds {state['request'].seeds}")
+    study = state.get("study")
     finals = steps.train_finals(
         state["tune_request"],
         state["data"],
@@ -173,6 +195,10 @@ def final_training(state: PipelineState, runtime: Runtime[PipelineContext]) -> d
         params=state["params"],
         deadline=context.deadline,
         cancel=context.cancel,
+        reuse=[
+            *state.get("baselines", []),
+            *([study.best_outcome] if study and study.best_outcome else []),
+        ],
     )
     state["parent"].writer.finish("FINISHED")
     return {"finals": finals, "status": "succeeded"}

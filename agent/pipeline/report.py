@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from datetime import UTC, datetime
 
+from agent.pipeline import distributed
 from agent.pipeline.state import PipelineContext, PipelineState
 from agent.report.model import (
     Change,
@@ -32,7 +33,7 @@ def build_report(state: PipelineState, context: PipelineContext) -> Report:
         title=f"{request.experiment_name}: {request.metric} on {request.dataset}@{request.version}",
         status=status,
         plan=plan_section(request, context),
-        changes=changes_section(state),
+        changes=changes_section(state, context),
         verification=Verification(checks=state.get("checks", [])),
         rollback=rollback_section(state, context),
         summary=summary_section(state),
@@ -68,6 +69,7 @@ def plan_section(request: ExperimentRequest, context: PipelineContext) -> Plan:
         steps.append(
             f"tune: Optuna TPE (seed {request.seeds[0]}) over {' and '.join(request.families)}, "
             f"up to {request.budget.trials} trials, {request.budget.parallel} at a time"
+            + _workers(request)
         )
     steps.append(f"final: the best configuration once per seed {request.seeds}")
     steps.append("verify every run by reading it back from MLflow")
@@ -87,11 +89,13 @@ def plan_section(request: ExperimentRequest, context: PipelineContext) -> Plan:
     )
 
 
-def changes_section(state: PipelineState) -> Changes:
+def changes_section(state: PipelineState, context: PipelineContext | None = None) -> Changes:
     """Return what was created, with IDs and UI links when the server has a UI."""
     parent = state.get("parent")
     uri = settings.tracking_uri()
     changes = Changes(tracking_uri=uri)
+    if context is not None:
+        changes.items.extend(_job_changes(context))
     if parent is None:
         return changes
     exp = parent.experiment_id
@@ -157,6 +161,11 @@ def rollback_section(state: PipelineState, context: PipelineContext) -> Rollback
     steps = rollback.steps
     if context.job_id:
         steps.append(f"stop it: trialrun jobs cancel {context.job_id}")
+    if context.jobs:
+        steps.append(
+            "stop the tuning workers (their running trials become FAIL, their runs KILLED): "
+            + "; ".join(f"trialrun jobs cancel {job_id}" for job_id in context.jobs)
+        )
     parent = state.get("parent")
     if parent is not None:
         runs = [parent.run_id] + [
@@ -229,12 +238,55 @@ def _reproducibility(request: ExperimentRequest) -> str:
         "Each model is reproducible from its logged parameters and seed (rows and columns are "
         "sampled per round from the seed)."
     )
-    if request.budget.parallel > 1 and request.optimize:
+    if distributed.is_distributed(request):
+        workers = request.budget.parallel
         return base + (
-            f" With {request.budget.parallel} trials at a time, which configurations the sampler "
-            "proposes depends on the order trials finish, so re-running may explore differently."
+            f" Tuning ran as {workers} worker{'s' if workers > 1 else ''} sharing one study: "
+            f"every trial trains with seed {request.seeds[0]}, and worker i's sampler is seeded "
+            f"from seed {request.seeds[0]} and i (indices taken in the order workers start), so "
+            "a re-run uses the same sampler seeds. Which configurations are tried, and so the "
+            "best one found, depends on the order trials finish across workers and on what each "
+            "worker has seen of the others' results: that is not reproducible."
         )
     return base + " With one trial at a time the seeded sampler proposes the same trials again."
+
+
+def _workers(request: ExperimentRequest) -> str:
+    if not distributed.is_distributed(request):
+        return ""
+    if request.namespace is not None:
+        return (
+            f", as one Kubernetes Job with {request.budget.parallel} worker pods "
+            f"in namespace {request.namespace}"
+        )
+    return f", as {request.budget.parallel} local worker jobs"
+
+
+def _job_changes(context: PipelineContext) -> list[Change]:
+    """Return the jobs this experiment runs in or started, as their records say now."""
+    from tools.errors import TrialrunError
+    from tools.jobs.store import JobStore
+
+    wanted = [*([context.job_id] if context.job_id else []), *context.jobs]
+    if not wanted:
+        return []
+    store = JobStore()
+    items = []
+    for job_id in wanted:
+        try:
+            job = store.get(job_id)
+        except TrialrunError as exc:
+            items.append(Change(kind="job", id=job_id, detail=f"no record: {exc}"))
+            continue
+        if job_id == context.job_id:
+            detail = f"{job.state.value}; this experiment runs in it"
+        else:
+            detail = (
+                f"{job.state.value}; {job.spec.parallelism} worker(s) of "
+                f"{job.spec.resources.cpus} cpu; log: jobs/{job.id}.log on the parent run"
+            )
+        items.append(Change(kind="job", id=job.id, name=f"{job.backend} job", detail=detail))
+    return items
 
 
 def _notes(state: PipelineState) -> list[str]:

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypedDict
 
 from agent.report.model import Check, Failure, Report, Source, Status
 from agent.request import ExperimentRequest
+from tools.jobs.base import Backend
 from tools.training.run import DataContext, TrainOutcome
 from tools.tuning.experiment import ParentRun, TuneRequest
 from tools.tuning.study import StudyOutcome
 
 ProgressFn = Callable[[str, dict[str, Any]], None]
+
+
+def _progress_file_from_env() -> Path | None:
+    path = os.environ.get("TRIALRUN_JOB_PROGRESS")
+    return Path(path) if path else None
 
 
 class PipelineState(TypedDict, total=False):
@@ -46,7 +54,13 @@ class PipelineContext:
         cancel: Set to stop the experiment within one boosting round.
         progress: Receives ``(event, payload)`` for live displays.
         refusals: Parts of the request refused by policy (recorded in the report).
-        job_id: The job this pipeline runs in, when it runs as one.
+        job_id: The job this pipeline runs in, when it runs as one (``trialrun run --detach``);
+            ``TRIALRUN_JOB_ID``, which the local job backend sets, by default.
+        progress_file: Touched on every progress event, so a watchdog sees the job is alive;
+            ``TRIALRUN_JOB_PROGRESS``, which the local job backend sets, by default.
+        jobs: The jobs the pipeline started (distributed tuning workers), by id.
+        backends: Configured job backends by name (a non-default kubeconfig); default ones when
+            None.
     """
 
     sources: dict[str, Source] = field(default_factory=dict)
@@ -55,9 +69,17 @@ class PipelineContext:
     cancel: threading.Event = field(default_factory=threading.Event)
     progress: ProgressFn | None = None
     refusals: list[str] = field(default_factory=list)
-    job_id: str | None = None
+    job_id: str | None = field(default_factory=lambda: os.environ.get("TRIALRUN_JOB_ID") or None)
+    progress_file: Path | None = field(default_factory=_progress_file_from_env)
+    jobs: list[str] = field(default_factory=list)
+    backends: Mapping[str, Backend] | None = None
 
     def emit(self, event: str, **payload: Any) -> None:
-        """Send a progress event, if anyone listens."""
+        """Send a progress event, if anyone listens, and touch the job's progress file."""
+        if self.progress_file is not None:
+            try:
+                self.progress_file.touch()
+            except OSError:
+                pass  # the job's directory is gone: nobody watches it any more
         if self.progress is not None:
             self.progress(event, payload)

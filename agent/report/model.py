@@ -46,7 +46,14 @@ class Change(_Section):
     """Something the experiment created."""
 
     kind: Literal[
-        "experiment", "parent_run", "baseline_run", "trial_runs", "final_run", "model", "study"
+        "experiment",
+        "parent_run",
+        "baseline_run",
+        "trial_runs",
+        "final_run",
+        "model",
+        "study",
+        "job",
     ]
     id: str
     name: str = ""
