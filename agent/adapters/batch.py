@@ -85,7 +85,9 @@ def run_prompt_file(
         err(f"error: {exc}")
         return None, ExitCode.USAGE
     hidden = [
-        f"refused {p!r} (prompt file): trialrun never deploys" for p in deploy_phrases(prompt.body)
+        f"refused {p!r} (prompt file): trialrun never deploys"
+        for text in (prompt.body, *_strings(prompt.front_matter))
+        for p in deploy_phrases(text)
     ]
     if hidden:
         err(
@@ -149,7 +151,10 @@ def converse(
 
 @contextmanager
 def cancel_on_interrupt(cancel: threading.Event) -> Iterator[None]:
-    """Turn the first Ctrl-C into a clean cancel (the run stops within a round, the report says so)."""
+    """Turn the first Ctrl-C into a clean cancel (the run stops within a round, the report says so).
+
+    SIGTERM, which ``trialrun jobs cancel`` sends a detached run, cancels the same way.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -160,11 +165,28 @@ def cancel_on_interrupt(cancel: threading.Event) -> Iterator[None]:
         cancel.set()
         err("cancelling: the running model stops within one round (Ctrl-C again to abort)")
 
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        cancel.set()
+        err("cancelling (SIGTERM): the running model stops within one round")
+
     previous = signal.signal(signal.SIGINT, handler)
+    previous_term = signal.signal(signal.SIGTERM, on_term)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+
+
+def _strings(value: Any) -> list[str]:
+    """Return every string in a front matter value, nested mappings and lists included."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
 
 
 def _refused(path: Path, reasons: list[str]) -> Report:

@@ -14,6 +14,7 @@ import typer
 
 from agent.adapters import cli_datasets, cli_jobs
 from agent.adapters.exit_codes import ExitCode
+from agent.adapters.slack import cli as slack_cli
 
 app = typer.Typer(
     name="trialrun",
@@ -48,14 +49,36 @@ def run(
     report_json: ReportJson = None,
     dry_run: Annotated[bool, typer.Option(help="Stop at the plan: nothing is run.")] = False,
     model: ModelOption = None,
+    detach: Annotated[
+        bool,
+        typer.Option(help="Run in the background as a job; print its id and return at once."),
+    ] = False,
 ) -> int:
     """Run experiments from prompt files and print their reports (the CI mode)."""
+    from agent.adapters.background import detach_files, recover_at_start
     from agent.adapters.batch import run_files
 
+    recover_at_start()
+    if detach and not dry_run:
+        raise typer.Exit(
+            detach_files(files, report_md=report_md, report_json=report_json, model=model)
+        )
     code = run_files(
         files, report_md=report_md, report_json=report_json, dry_run=dry_run, model=model
     )
     raise typer.Exit(code)
+
+
+@app.command("worker", hidden=True)
+def worker(
+    task: Annotated[
+        str | None, typer.Option(help="The task as JSON; default $TRIALRUN_WORKER_TASK.")
+    ] = None,
+) -> int:
+    """Join a study as one distributed tuning worker (trialrun run starts these)."""
+    from agent.adapters.worker import run_worker_command
+
+    raise typer.Exit(run_worker_command(task))
 
 
 @app.command("plan")
@@ -64,6 +87,17 @@ def plan(files: FilesArgument, report_json: ReportJson = None, model: ModelOptio
     from agent.adapters.batch import run_files
 
     raise typer.Exit(run_files(files, report_json=report_json, dry_run=True, model=model))
+
+
+@app.command("chat")
+def chat(model: ModelOption = None) -> int:
+    """Talk to the agent: ask for experiments, answer its questions, approve plans, see reports."""
+    from agent.adapters.terminal import run_chat
+
+    raise typer.Exit(run_chat(model=model))
+
+
+app.add_typer(slack_cli.app, name="slack")
 
 
 def main(argv: list[str] | None = None) -> int:
