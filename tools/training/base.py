@@ -207,6 +207,13 @@ class Trainer(abc.ABC):
             callbacks: Extra library callbacks (Optuna's pruning callbacks).
         """
 
+    def resume(self, checkpoints: CheckpointStore | None) -> tuple[TrainingState, Any]:
+        """Return the state and model to continue from: the latest checkpoint, or a fresh start."""
+        latest = checkpoints.latest() if checkpoints else None
+        if latest is None:
+            return TrainingState(), None
+        return latest.state, self.from_bytes(latest.model)
+
     @abc.abstractmethod
     def predict(self, model: Any, X: Any) -> np.ndarray:
         """Return probabilities (classification) or values (regression)."""

@@ -18,7 +18,7 @@ from tools.training.base import (
     row_weights,
     train_curve_rows,
 )
-from tools.training.checkpoints import CheckpointStore, TrainingState
+from tools.training.checkpoints import CheckpointStore
 from tools.training.metrics import score
 
 _EVAL_METRIC = {
@@ -92,10 +92,7 @@ class LightGBMTrainer(Trainer):
         dvalid = lgb.Dataset(split.X_valid, label=split.y_valid, reference=dtrain)
         rows = train_curve_rows(len(split.y_train))
         dcurve = lgb.Dataset(split.X_train.iloc[rows], label=split.y_train[rows], reference=dtrain)
-        state, booster = TrainingState(), None
-        latest = checkpoints.latest() if checkpoints else None
-        if latest is not None:
-            state, booster = latest.state, self.from_bytes(latest.model)
+        state, booster = self.resume(checkpoints)
         resumed_from = state.rounds
         holder: dict[str, Any] = {}
         controller = RoundController(

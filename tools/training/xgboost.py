@@ -17,7 +17,7 @@ from tools.training.base import (
     row_weights,
     train_curve_rows,
 )
-from tools.training.checkpoints import CheckpointStore, TrainingState
+from tools.training.checkpoints import CheckpointStore
 from tools.training.metrics import score
 
 _EVAL_METRIC = {
@@ -96,10 +96,7 @@ class XGBoostTrainer(Trainer):
         dcurve = xgb.QuantileDMatrix(
             split.X_train.iloc[rows], label=split.y_train[rows], enable_categorical=True, ref=dtrain
         )
-        state, booster = TrainingState(), None
-        latest = checkpoints.latest() if checkpoints else None
-        if latest is not None:
-            state, booster = latest.state, self.from_bytes(latest.model)
+        state, booster = self.resume(checkpoints)
         resumed_from = state.rounds
         holder: dict[str, Any] = {}
         controller = RoundController(
