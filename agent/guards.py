@@ -172,6 +172,16 @@ def needs_approval(request: Any) -> bool:
 
 def approval_reasons(args: dict[str, Any], context: AgentContext, state: Any) -> list[str]:
     """Return why the request these arguments make would need approval."""
+    fields = grounded_request(args, context, state)
+    if fields is None:
+        return []
+    return context.policy.reasons(fields.get("budget", {}))
+
+
+def grounded_request(
+    args: dict[str, Any], context: AgentContext, state: Any
+) -> dict[str, Any] | None:
+    """Return the request these arguments make once grounded, or None while inputs are missing."""
     from agent.toolset import catalog_names, person_texts
 
     proposed = {k: v for k, v in flat(_nest(args)).items() if v is not None}
@@ -181,17 +191,28 @@ def approval_reasons(args: dict[str, Any], context: AgentContext, state: Any) ->
         front_matter=context.front_matter,
         known=catalog_names(),
     )
-    if grounded.missing:
-        return []
-    budget = unflatten(grounded.fields).get("budget", {})
-    return context.policy.reasons(budget)
+    return None if grounded.missing else unflatten(grounded.fields)
 
 
 def describe_plan(tool_call: Any, state: Any, runtime: Any) -> str:
-    """Describe the plan waiting for approval (``runtime`` is the graph's, without state)."""
-    reasons = approval_reasons(tool_call["args"], runtime.context, state)
-    args = ", ".join(f"{k}={v}" for k, v in tool_call["args"].items())
-    return f"Run the experiment ({args})? It needs approval: {'; '.join(reasons)}."
+    """Describe the whole plan waiting for approval, as it would run, and why it needs a yes."""
+    context: AgentContext = runtime.context
+    fields = grounded_request(tool_call["args"], context, state) or {}
+    budget = fields.get("budget", {})
+    shown = {
+        "dataset": fields.get("dataset"),
+        "version": fields.get("version"),
+        "model": fields.get("model", "lightgbm"),
+        "metric": fields.get("metric"),
+        "trials": budget.get("trials"),
+        "seconds": budget.get("seconds"),
+        "parallel": budget.get("parallel", 1),
+        "gpus": budget.get("gpus", 0),
+        "seeds": fields.get("seeds"),
+    }
+    plan = ", ".join(f"{k}={v}" for k, v in shown.items())
+    reasons = context.policy.reasons(budget)
+    return f"Run the experiment ({plan})? It needs approval: {'; '.join(reasons)}."
 
 
 def approval_middleware() -> HumanInTheLoopMiddleware:
