@@ -183,3 +183,44 @@ def example_contexts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Data
         )
         for entry in entries
     }
+
+
+UPDATE_SNAPSHOTS_ENV = "TRIALRUN_UPDATE_SNAPSHOTS"
+
+
+def check_snapshot(path: Path, text: str) -> None:
+    """Compare ``text`` with the snapshot at ``path``; write it when missing or asked to.
+
+    A missing snapshot is written and the test fails, so no snapshot is accepted unreviewed (in
+    CI least of all); ``TRIALRUN_UPDATE_SNAPSHOTS=1`` rewrites snapshots on purpose.
+    """
+    import difflib
+
+    if os.environ.get(UPDATE_SNAPSHOTS_ENV) == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        pytest.fail(f"Snapshot {path} did not exist and was written: review it, then re-run.")
+    expected = path.read_text(encoding="utf-8")
+    if text != expected:
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                fromfile=f"{path.name} (snapshot)",
+                tofile=f"{path.name} (now)",
+            )
+        )
+        pytest.fail(
+            f"The output differs from {path}:\n{diff}\n"
+            f"If the change is intended, re-run with {UPDATE_SNAPSHOTS_ENV}=1 and review the diff."
+        )
+
+
+@pytest.fixture
+def snapshot_at() -> Callable[[Path, str], None]:
+    """Check text against a snapshot file at any path."""
+    return check_snapshot

@@ -12,9 +12,7 @@ fails, so it is reviewed before it counts. ``TRIALRUN_UPDATE_SNAPSHOTS=1`` rewri
 
 from __future__ import annotations
 
-import difflib
 import io
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +37,6 @@ from agent.report.model import (
 from tools.training.run import ModelTrainerOutput
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
-UPDATE_ENV = "TRIALRUN_UPDATE_SNAPSHOTS"
 
 UI = "http://mlflow.internal:5000"
 EXPERIMENT = "7"
@@ -307,32 +304,6 @@ def with_checks(n: int) -> Report:
     return succeeded().model_copy(update={"verification": Verification(checks=checks)})
 
 
-def check_snapshot(path: Path, text: str) -> None:
-    """Compare ``text`` with the snapshot at ``path``; write it when missing or asked to."""
-    if os.environ.get(UPDATE_ENV) == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        pytest.fail(f"Snapshot {path} did not exist and was written: review it, then re-run.")
-    expected = path.read_text(encoding="utf-8")
-    if text != expected:
-        diff = "".join(
-            difflib.unified_diff(
-                expected.splitlines(keepends=True),
-                text.splitlines(keepends=True),
-                fromfile=f"{path.name} (snapshot)",
-                tofile=f"{path.name} (rendered)",
-            )
-        )
-        pytest.fail(
-            f"Rendering differs from {path}:\n{diff}\n"
-            f"If the change is intended, re-run with {UPDATE_ENV}=1 and review the diff."
-        )
-
-
 def rich_text(renderable: RenderableType) -> str:
     """Render to plain text at a fixed width, trailing spaces removed from each line."""
     console = Console(
@@ -368,18 +339,12 @@ def samples() -> SimpleNamespace:
 
 
 @pytest.fixture
-def snapshot() -> Callable[[str, str], None]:
+def snapshot(snapshot_at: Callable[[Path, str], None]) -> Callable[[str, str], None]:
     """Check text against ``snapshots/<name>``."""
-    return lambda name, text: check_snapshot(SNAPSHOTS / name, text)
+    return lambda name, text: snapshot_at(SNAPSHOTS / name, text)
 
 
 @pytest.fixture
 def plain() -> Callable[[RenderableType], str]:
     """Render a rich renderable to plain text the way the snapshots do."""
     return rich_text
-
-
-@pytest.fixture
-def snapshot_at() -> Callable[[Path, str], None]:
-    """Check text against a snapshot file at any path (for testing the check itself)."""
-    return check_snapshot
