@@ -9,6 +9,7 @@ test, every MLflow store in its directory is audited for registered models; a te
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import sqlite3
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from tools.training.run import DataContext
 
 REPO = Path(__file__).resolve().parents[1]
+CLUSTER_PLUGIN = REPO / "tests" / "support" / "cluster.py"
 PAID_SERVICE_KEYS = (
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",
@@ -42,6 +44,13 @@ AUDIT = pytest.StashKey[dict[str, list[str]]]()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "after_all: runs after every other test of the session")
     config.stash[AUDIT] = {}
+    # PostgreSQL and the Kubernetes control plane (tests/support/cluster.py). tests/ is not a
+    # package (importlib mode), so the plugin is loaded by path, once for the whole suite.
+    spec = importlib.util.spec_from_file_location("trialrun_test_cluster", CLUSTER_PLUGIN)
+    assert spec is not None and spec.loader is not None
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    config.pluginmanager.register(plugin, "trialrun-cluster")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

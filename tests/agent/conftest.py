@@ -8,7 +8,6 @@ and records what it was asked (``scripted``, ``tool_call``), a recording stand-i
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -25,19 +24,6 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
-
-CLUSTER_PLUGIN = Path(__file__).parents[1] / "support" / "cluster.py"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # tests/ is not a package (importlib mode): load the shared plugin by path, once.
-    if config.pluginmanager.has_plugin("trialrun-cluster"):
-        return
-    spec = importlib.util.spec_from_file_location("trialrun_test_cluster", CLUSTER_PLUGIN)
-    assert spec is not None and spec.loader is not None
-    plugin = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(plugin)
-    config.pluginmanager.register(plugin, "trialrun-cluster")
 
 
 def free_port() -> int:

@@ -1,7 +1,7 @@
 """Shared fixtures for real external components: PostgreSQL and a Kubernetes control plane.
 
-A pytest plugin, registered once as ``trialrun-cluster`` by the ``pytest_configure`` of each
-conftest that needs it (``tests/`` is not a package, so it is loaded by path). Fixtures:
+A pytest plugin, registered once as ``trialrun-cluster`` by the root conftest's
+``pytest_configure`` (``tests/`` is not a package, so it is loaded by path). Fixtures:
 ``wait_for``, ``postgres_optuna``, ``kubeconfig``, ``kube_namespace``, ``kube_backend`` and
 ``kubelet`` (a :class:`FakeKubelet`). A component that is absent skips the tests that need it,
 except under ``CI=true``.

@@ -1,7 +1,7 @@
 """Fixtures for the job layer: real stores and real processes.
 
 PostgreSQL, the Kubernetes control plane and the fake kubelet come from the shared plugin
-``tests/support/cluster.py`` (registered in ``tests/tools/conftest.py``).
+``tests/support/cluster.py`` (registered in ``tests/conftest.py``).
 """
 
 from __future__ import annotations
