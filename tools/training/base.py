@@ -4,10 +4,10 @@ Each boosting round goes through :class:`RoundController`, which records the met
 the early-stopping state, writes checkpoints, and checks the deadline and the cancel flag — so a
 budget or a cancel stops training within one round, whatever the library.
 
-Row subsampling is done here rather than by the libraries: each round's row sample is drawn from
-``(seed, round)`` and applied as sample weights, so a run resumed from a checkpoint draws exactly
-the rows it would have drawn and ends with the same model. (The libraries' own samplers keep
-internal state a checkpoint cannot capture.)
+Each round's row sample is a function of ``(seed, round)``, so a run resumed from a checkpoint
+draws exactly the rows it would have drawn and ends with the same model (the libraries' own
+samplers keep internal state a checkpoint cannot capture): XGBoost gets the sample as row weights
+from :func:`row_weights`; LightGBM's bagging is reseeded every round.
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ from tools.training.base import (
     RoundController,
     Trainer,
     metric_from_curve,
-    row_weights,
     train_curve_rows,
 )
 from tools.training.checkpoints import CheckpointStore
@@ -30,6 +29,32 @@ _EVAL_METRIC = {
 }
 _FALLBACK = {"binary": ("binary_logloss", False), "multiclass": ("multi_logloss", False)}
 _OBJECTIVE = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
+_NUDGE = 1e-9
+_MAX_BAGGING = 1.0 - 4 * _NUDGE
+
+
+def _reseed_samplers(
+    seed: int, resumed_from: int, subsample: float, feature_fraction: float
+) -> dict[str, Any]:
+    """Return ``reset_parameter`` schedules that draw each round's samples from (seed, round).
+
+    LightGBM's row (bagging) and column samplers keep generator state from round to round, which
+    a checkpoint cannot hold; reseeding them every round from the round's index lets a resumed
+    run draw exactly the samples the uninterrupted one drew. LightGBM rebuilds its bagging
+    generators only when a bagging setting other than the seed changes, so the fraction also
+    alternates by one part in 10^9 between rounds (never the value it was built with, nor
+    enough to change the number of rows drawn).
+    """
+    schedules: dict[str, Any] = {}
+    if subsample < 1.0:
+        fraction = min(subsample, _MAX_BAGGING)
+        schedules["bagging_seed"] = lambda i: seed * 100_019 + i + resumed_from
+        schedules["bagging_fraction"] = lambda i: (
+            fraction * (1 + _NUDGE * (1 + (i + resumed_from) % 2))
+        )
+    if feature_fraction < 1.0:
+        schedules["feature_fraction_seed"] = lambda i: seed * 100_003 + i + resumed_from
+    return schedules
 
 
 class LightGBMTrainer(Trainer):
@@ -69,8 +94,12 @@ class LightGBMTrainer(Trainer):
         started = time.perf_counter()
         eval_metric, higher = self.stopping_metric(spec)
         params = dict(spec.params)
-        subsample = float(params.pop("subsample", 1.0))
+        subsample = min(float(params.pop("subsample", 1.0)), 1.0)
         feature_fraction = float(params.get("feature_fraction", 1.0))
+        if subsample < 1.0:
+            params.update(
+                bagging_fraction=min(subsample, _MAX_BAGGING) * (1 + 3 * _NUDGE), bagging_freq=1
+            )
         lib_params: dict[str, Any] = {
             **params,
             "objective": _OBJECTIVE[spec.task],
@@ -106,12 +135,6 @@ class LightGBMTrainer(Trainer):
             ),
         )
 
-        def sample_rows(env: Any) -> None:
-            if subsample < 1.0:
-                dtrain.set_weight(
-                    row_weights(spec.seed, env.iteration, subsample, dtrain.num_data())
-                )
-
         def after_round(env: Any) -> None:
             holder["model"] = env.model
             values = {(name, key): value for name, key, value, _ in env.evaluation_result_list}
@@ -121,17 +144,11 @@ class LightGBMTrainer(Trainer):
             if stop or state.rounds >= spec.max_rounds:
                 raise lgb.callback.EarlyStopException(state.best_iteration, [])
 
-        sample_rows.before_iteration = True  # type: ignore[attr-defined]
-        sample_rows.order = 0  # type: ignore[attr-defined]
         after_round.order = 100  # type: ignore[attr-defined]
-        round_callbacks: list[Any] = [sample_rows, after_round, *callbacks]
-        if feature_fraction < 1.0:
-            # Column samples drawn from (seed, round), like rows, so a resume draws the same ones.
-            round_callbacks.append(
-                lgb.reset_parameter(
-                    feature_fraction_seed=lambda i: spec.seed * 100_003 + i + resumed_from
-                )
-            )
+        round_callbacks: list[Any] = [after_round, *callbacks]
+        reseed = _reseed_samplers(spec.seed, resumed_from, subsample, feature_fraction)
+        if reseed:
+            round_callbacks.append(lgb.reset_parameter(**reseed))
         if state.rounds < spec.max_rounds:
             booster = lgb.train(
                 lib_params,

@@ -307,3 +307,22 @@ def test_a_checkpoint_with_another_fingerprint_is_not_resumed(
 
     assert resumed_from == 0
     assert restarted == reference
+
+
+def test_row_subsampling_changes_the_model_and_each_seed_draws_its_own_rows(
+    family: str, ctx: DataContext
+) -> None:
+    trainer = get_trainer(family)
+
+    def predictions(subsample: float, seed: int) -> np.ndarray:
+        spec = fit_spec(
+            ctx, params={"subsample": subsample}, seed=seed, max_rounds=20, early_stopping_rounds=50
+        )
+        return trainer.predict(trainer.fit(ctx.split, spec).model, ctx.split.X_valid)
+
+    full = predictions(1.0, 0)
+    half = predictions(0.5, 0)
+
+    assert not np.allclose(half, full)
+    assert not np.allclose(predictions(0.5, 1), half)
+    np.testing.assert_array_equal(predictions(0.5, 0), half)
