@@ -347,7 +347,9 @@ def _outcome(
     trials = study.get_trials(deepcopy=False)
     counts: dict[str, int] = {}
     for t in trials:
-        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+        # Starting points still queued when the study stopped never ran: no run, no count.
+        if t.state != optuna.trial.TrialState.WAITING:
+            counts[t.state.name] = counts.get(t.state.name, 0) + 1
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         return StudyOutcome(
