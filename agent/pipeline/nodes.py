@@ -20,6 +20,7 @@ from agent.report.model import Failure
 from agent.request import ExperimentRequest
 from tools.errors import Cancelled, PolicyError
 from tools.training import get_trainer
+from tools.training.metrics import get_metric
 from tools.training.run import TrainOutcome
 from tools.tuning import experiment as steps
 
@@ -175,10 +176,9 @@ def tune(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, A
     steps.record_optimization(state["parent"], study)
     if context.cancel.is_set():
         raise Cancelled("tuning cancelled")
-    update: dict[str, Any] = {"study": study}
-    if study.best_family is not None:
-        update |= {"family": study.best_family, "params": study.best_params}
-    return update
+    metric = get_metric(state["tune_request"].metric, state["data"].data.task)
+    family, params, note = steps.choose_configuration(state["baselines"], study, metric)
+    return {"study": study, "family": family, "params": params, "notes": [note] if note else []}
 
 
 @guarded("final_training")

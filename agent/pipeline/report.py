@@ -290,7 +290,7 @@ def _job_changes(context: PipelineContext) -> list[Change]:
 
 
 def _notes(state: PipelineState) -> list[str]:
-    notes = []
+    notes = list(state.get("notes", []))
     for outcome in state.get("finals", [])[:1]:
         notes.append(f"device: {outcome.device_note}")
     return notes

@@ -35,6 +35,7 @@ class PipelineState(TypedDict, total=False):
     study: StudyOutcome | None
     family: str
     params: dict[str, Any]
+    notes: list[str]
     finals: list[TrainOutcome]
     checks: list[Check]
     readback: dict[str, dict[str, Any]]

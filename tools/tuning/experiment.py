@@ -23,7 +23,7 @@ from tools.data.validate import prepare, split
 from tools.tracking.dataset import dataset_tags, log_dataset
 from tools.tracking.runs import RunWriter, client, ensure_experiment
 from tools.training import get_trainer
-from tools.training.metrics import Task, get_metric
+from tools.training.metrics import Metric, Task, get_metric
 from tools.training.run import DataContext, TrainOptions, TrainOutcome, train_tracked
 from tools.tuning.study import StudyOutcome, StudySettings, run_study
 
@@ -315,6 +315,32 @@ def baseline_deadline(request: TuneRequest, started: float) -> float:
     return started + share * request.seconds
 
 
+def choose_configuration(
+    baselines: Sequence[TrainOutcome], study: StudyOutcome | None, metric: Metric
+) -> tuple[str, dict[str, Any], str | None]:
+    """Return the family and parameters the final models train with, and a note when it matters.
+
+    The study's best trial, unless a baseline scored strictly better on the validation split:
+    tuning that found nothing better than the library defaults must not leave the final model
+    worse than the baseline.
+    """
+    best = baselines[0]
+    for outcome in baselines[1:]:
+        if metric.better(outcome.fit.valid_score, best.fit.valid_score):
+            best = outcome
+    defaults = get_trainer(best.family).default_params()
+    if study is None or study.best_family is None or study.best_value is None:
+        return best.family, defaults, None
+    if metric.better(best.fit.valid_score, study.best_value):
+        note = (
+            f"no trial beat the {best.family} baseline ({metric.name} "
+            f"{best.fit.valid_score:.6g} vs the best trial's {study.best_value:.6g}): the final "
+            "models use the baseline's configuration"
+        )
+        return best.family, defaults, note
+    return study.best_family, study.best_params, None
+
+
 def record_optimization(parent: ParentRun, study: StudyOutcome) -> None:
     """Put the optimisation results on the parent: best params, trials table, plots."""
     from tools.tuning.report import write_study_artifacts
@@ -333,12 +359,11 @@ def tune(request: TuneRequest, *, cancel: threading.Event | None = None) -> Tune
             request, ctx, parent, deadline=baseline_deadline(request, started), cancel=cancel
         )
         study = None
-        family, params = request.families[0], get_trainer(request.families[0]).default_params()
         if request.optimize:
             study = tune_study(request, ctx, parent, deadline=deadline, cancel=cancel)
             record_optimization(parent, study)
-            if study.best_family is not None:
-                family, params = study.best_family, study.best_params
+        metric = get_metric(request.metric, ctx.data.task)
+        family, params, note = choose_configuration([baseline], study, metric)
         reuse = [baseline, *([study.best_outcome] if study and study.best_outcome else [])]
         finals = train_finals(
             request,
@@ -355,7 +380,13 @@ def tune(request: TuneRequest, *, cancel: threading.Event | None = None) -> Tune
         raise
     parent.writer.finish("FINISHED")
     return TuneResult(
-        parent.experiment_id, parent.run_id, baseline, study, finals, time.monotonic() - started
+        parent.experiment_id,
+        parent.run_id,
+        baseline,
+        study,
+        finals,
+        time.monotonic() - started,
+        notes=[note] if note else [],
     )
 
 

@@ -21,6 +21,7 @@ from mlflow.entities import Run
 
 from tools import settings
 from tools.data.catalog import Catalog
+from tools.training import get_trainer
 from tools.tuning.experiment import TuneRequest, tune
 
 FINISHED_STATES = ("COMPLETE", "PRUNED")
@@ -106,9 +107,15 @@ def test_tune_builds_one_parent_whose_children_are_the_baseline_every_trial_and_
     finals = by_role(runs, "final")
     assert sorted(r.data.tags["trialrun.seed"] for r in finals) == ["3", "4"]
     best = result.study.best_params
+    # The finals train the best trial's configuration, or the baseline's when it scored better.
+    assert result.study.best_value is not None
+    if result.baseline.fit.valid_score > result.study.best_value:
+        chosen_family, chosen = result.baseline.family, get_trainer("xgboost").default_params()
+    else:
+        chosen_family, chosen = result.study.best_family, best
     for final in finals:
-        assert final.data.tags["trialrun.family"] == result.study.best_family
-        assert {k: final.data.params[k] for k in best} == {k: str(v) for k, v in best.items()}
+        assert final.data.tags["trialrun.family"] == chosen_family
+        assert {k: final.data.params[k] for k in chosen} == {k: str(v) for k, v in chosen.items()}
 
     assert {k: parent.data.params[f"best_{k}"] for k in best} == {
         k: str(v) for k, v in best.items()
@@ -207,3 +214,33 @@ def test_a_tune_killed_mid_study_resumes_without_repeating_finished_trials(
     assert parent.info.status == "FINISHED"
     finished_runs = {t.user_attrs["mlflow_run_id"] for t in finished}
     assert finished_runs <= {r.info.run_id for r in by_role(runs, "trial")}
+
+
+def test_when_no_trial_beats_the_baseline_the_finals_keep_the_baseline_configuration(
+    examples_catalog: Catalog, tracking_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tools.tuning import space
+
+    # One trial, a configuration that cannot catch up in ten rounds: a tenth of the
+    # defaults' learning rate.
+    slow = {**get_trainer("lightgbm").default_params(), "learning_rate": 0.01}
+    slow |= {"lambda_l1": 1e-3, "lambda_l2": 1e-3, "subsample": 1.0, "feature_fraction": 1.0}
+    monkeypatch.setattr(space, "PORTFOLIO", [("lightgbm", slow)])
+    request = TuneRequest(
+        dataset="diabetes",
+        version="v1",
+        metric="rmse",
+        families=("lightgbm",),
+        trials=1,
+        seconds=60,
+        max_rounds=10,
+    )
+
+    result = tune(request)
+
+    assert result.study is not None and result.study.best_value is not None
+    assert result.baseline.fit.valid_score < result.study.best_value
+    final = result.finals[0]
+    assert final.output.best_hyperparameters["learning_rate"] == 0.1
+    assert final.fit.valid_score == result.baseline.fit.valid_score
+    assert any("no trial beat the lightgbm baseline" in note for note in result.notes)
