@@ -56,3 +56,23 @@ def test_every_corner_of_the_search_space_trains(
 def test_an_unknown_family_is_refused_naming_the_known_ones() -> None:
     with pytest.raises(InputError, match=r"'catboost'.*'xgboost' or 'lightgbm'"):
         get_trainer("catboost")
+
+
+@pytest.mark.parametrize("families", [("lightgbm",), ("xgboost",), ("lightgbm", "xgboost")])
+def test_every_starting_point_lies_in_its_search_space(families: tuple[str, ...]) -> None:
+    from tools.tuning.space import starting_points
+
+    points = starting_points(families)
+
+    assert len(points) >= 2
+    for point in points:
+        family = point.get("family", families[0])
+        assert family in families
+        params = {k: v for k, v in point.items() if k != "family"}
+        probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+        suggest(probe, family)
+        assert set(params) == set(probe.distributions)
+        for name, value in params.items():
+            assert probe.distributions[name]._contains(
+                probe.distributions[name].to_internal_repr(value)
+            ), f"{family} {name}={value} is outside its search space"
