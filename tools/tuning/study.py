@@ -102,7 +102,14 @@ def open_study(settings: StudySettings) -> optuna.Study:
     A ``shared`` study is returned as a :class:`~tools.tuning.shared.SharedStudy`.
     """
     seed = settings.seed if settings.sampler_seed is None else settings.sampler_seed
-    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    # TPE models the search space as soon as the starting points have run, rather than after
+    # Optuna's default ten random trials: at small budgets the trials after the portfolio are few,
+    # and sampling near the best configurations so far is worth more than random ones. ``group``
+    # lets the multivariate model handle each family's own parameters (a conditional space).
+    startup = len(starting_points(settings.families)) if not settings.shared else 10
+    sampler = optuna.samplers.TPESampler(
+        seed=seed, multivariate=True, group=True, n_startup_trials=startup
+    )
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=20)
     try:
         study = optuna.create_study(
