@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,9 +108,12 @@ def open_study(settings: StudySettings) -> optuna.Study:
     # and sampling near the best configurations so far is worth more than random ones. ``group``
     # lets the multivariate model handle each family's own parameters (a conditional space).
     startup = len(starting_points(settings.families)) if not settings.shared else 10
-    sampler = optuna.samplers.TPESampler(
-        seed=seed, multivariate=True, group=True, n_startup_trials=startup
-    )
+    with warnings.catch_warnings():
+        # ``group`` is marked experimental; every study would print that to the person's terminal.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, group=True, n_startup_trials=startup
+        )
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=20)
     try:
         study = optuna.create_study(
