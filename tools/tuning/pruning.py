@@ -10,18 +10,37 @@ round (so the trial's run is still logged with its curves) and remember that the
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import optuna
 
 REPORT_EVERY = 10
+WARMUP_PROGRESS = 5.0
+"""Reports start once a trial has trained ``WARMUP_PROGRESS / learning_rate`` rounds.
+
+The pruner compares trials at the same round, where a small learning rate always looks worse
+than a large one however well it would end: with a fixed warm-up of 20 rounds every slow learner
+was pruned (71 of 100 trials on adult at 120 s; of those that completed, none had a learning rate
+below 0.1). Scaling the warm-up by the learning rate compares a trial only once it has made about
+as much progress as a learning rate of 0.1 makes in 50 rounds, and then against the trials that
+ran that long — fast learners have usually stopped by then.
+"""
+
+
+def warmup_rounds(learning_rate: float) -> int:
+    """Return the rounds a trial trains before it reports to the pruner."""
+    return math.ceil(WARMUP_PROGRESS / max(learning_rate, 1e-6))
 
 
 class PruningGuard:
     """Wraps an integration pruning callback; ``pruned`` tells whether it fired."""
 
-    def __init__(self, trial: optuna.Trial, family: str, eval_metric: str):
+    def __init__(
+        self, trial: optuna.Trial, family: str, eval_metric: str, *, learning_rate: float = 0.1
+    ):
         self.pruned = False
+        self.warmup = warmup_rounds(learning_rate)
         if family == "xgboost":
             from optuna_integration import XGBoostPruningCallback
 
@@ -44,7 +63,7 @@ def _XGBoostGuard(guard: PruningGuard, inner: Any) -> Any:  # noqa: N802 - a cla
 
     class Guard(xgb.callback.TrainingCallback):
         def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-            if epoch % REPORT_EVERY:
+            if epoch % REPORT_EVERY or epoch < guard.warmup:
                 return False
             try:
                 return bool(inner.after_iteration(model, epoch, evals_log))
@@ -59,6 +78,8 @@ def _lightgbm_guard(guard: PruningGuard, inner: Any) -> Any:
     import lightgbm as lgb
 
     def callback(env: Any) -> None:
+        if env.iteration < guard.warmup:
+            return
         try:
             inner(env)
         except optuna.TrialPruned as exc:

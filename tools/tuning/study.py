@@ -278,7 +278,9 @@ def _one_trial(
     params = suggest(trial, family)
     trainer = get_trainer(family)
     probe = FitSpec(ctx.data.task, ctx.data.n_classes, settings.metric, params, settings.seed)
-    guard = PruningGuard(trial, family, trainer.stopping_metric(probe)[0])
+    guard = PruningGuard(
+        trial, family, trainer.stopping_metric(probe)[0], learning_rate=params["learning_rate"]
+    )
     try:
         outcome = train_tracked(
             ctx,

@@ -74,8 +74,9 @@ def warm_imports() -> None:
 def test_tune_builds_one_parent_whose_children_are_the_baseline_every_trial_and_the_finals(
     examples_catalog: Catalog, tracking_store: str, tmp_path: Path
 ) -> None:
-    # Sampler seed 3 prunes a few of the first ten trials, so every trial state is covered.
-    request = cancer_request(trials=10, seconds=120, seeds=(3, 4))
+    # Sampler seed 3 and a patience that lets trials run past their pruning warm-up prune a few
+    # of the first ten trials, so every trial state is covered.
+    request = cancer_request(trials=10, seconds=120, seeds=(3, 4), early_stopping_rounds=100)
 
     result = tune(request)
 
