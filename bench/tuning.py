@@ -211,7 +211,12 @@ def measure(method: str, dataset: str, budget: float, args: argparse.Namespace) 
     )
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
-        raise RuntimeError(f"{method} on {dataset} failed:\n{done.stderr[-3000:]}")
+        # One method crashing (FLAML's MLflow logging has hit SQLite's UNIQUE constraint on its
+        # own tags) must not lose the other rows of a long run: the row says it failed, ranks
+        # last, and the error goes to stderr.
+        last = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        print(f"{method} on {dataset} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
+        return {"score": float("nan"), "trials": 0, "wall": float("nan"), "error": last[0]}
     return json.loads(line.removeprefix("RESULT "))
 
 
@@ -240,9 +245,23 @@ def main() -> None:
     for budget in budgets:
         for index, dataset in enumerate(datasets):
             order = methods[index % len(methods) :] + methods[: index % len(methods)]
-            results = {m: measure(m, dataset, budget, args) for m in order}
+            results = {}
+            for m in order:
+                results[m] = r = measure(m, dataset, budget, args)
+                print(
+                    f"{dataset:20s} {m:14s} {budget:5.0f}s {r['score']:.4f} "
+                    f"trials={r['trials']:4d} wall={r['wall']:6.1f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
             sign = -1 if manifest[dataset]["metric"] in ("log_loss", "rmse") else 1
-            ranked = sorted(methods, key=lambda m: -sign * results[m]["score"])
+            ranked = sorted(
+                methods,
+                key=lambda m: (
+                    "error" in results[m],
+                    -sign * results[m]["score"] if "error" not in results[m] else 0.0,
+                ),
+            )
             for method in methods:
                 r = results[method]
                 rows.append(
@@ -256,13 +275,8 @@ def main() -> None:
                         "wall": r["wall"],
                         "overrun": r["wall"] / budget,
                         "rank": ranked.index(method) + 1,
+                        "error": r.get("error"),
                     }
-                )
-                print(
-                    f"{dataset:20s} {method:14s} {budget:5.0f}s {r['score']:.4f} "
-                    f"trials={r['trials']:4d} wall={r['wall']:6.1f}s",
-                    file=sys.stderr,
-                    flush=True,
                 )
     print(table(rows, args, datasets, methods, budgets))
 
@@ -279,6 +293,12 @@ def table(
         "|---|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        if r["error"]:
+            lines.append(
+                f"| {r['dataset']} | {r['method']} | {r['budget']:.0f} | {r['metric']} | "
+                f"failed: {r['error'][:80]} | - | - | - | {r['rank']} |"
+            )
+            continue
         lines.append(
             f"| {r['dataset']} | {r['method']} | {r['budget']:.0f} | {r['metric']} | "
             f"{r['score']:.4f} | {r['trials']} | {r['wall']:.1f} | {r['overrun']:.2f} | {r['rank']} |"
@@ -290,7 +310,10 @@ def table(
             m: statistics.fmean(r["rank"] for r in subset if r["method"] == m) for m in methods
         }
         wins = {m: sum(1 for r in subset if r["method"] == m and r["rank"] == 1) for m in methods}
-        worst = {m: max(r["overrun"] for r in subset if r["method"] == m) for m in methods}
+        worst = {
+            m: max((r["overrun"] for r in subset if r["method"] == m and not r["error"]), default=0)
+            for m in methods
+        }
         lines.append(
             f"budget {budget:.0f} s: mean rank: " + " ".join(f"{m}={means[m]:.1f}" for m in methods)
         )
