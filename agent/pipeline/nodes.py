@@ -21,7 +21,6 @@ from agent.request import ExperimentRequest
 from tools.errors import Cancelled, PolicyError
 from tools.training import get_trainer
 from tools.training.metrics import get_metric
-from tools.training.run import TrainOutcome
 from tools.tuning import experiment as steps
 
 
@@ -138,7 +137,7 @@ def baseline(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[st
                 cancel=context.cancel,
             )
         )
-    best = _best(outcomes, state["request"])
+    best = steps.best_outcome(outcomes, get_metric(treq.metric, state["data"].data.task))
     return {
         "baselines": outcomes,
         "family": best.family,
@@ -202,8 +201,3 @@ def final_training(state: PipelineState, runtime: Runtime[PipelineContext]) -> d
     )
     state["parent"].writer.finish("FINISHED")
     return {"finals": finals, "status": "succeeded"}
-
-
-def _best(outcomes: list[TrainOutcome], request: ExperimentRequest) -> TrainOutcome:
-    sign = 1.0 if request.metric_direction == "maximize" else -1.0
-    return max(outcomes, key=lambda o: sign * o.fit.valid_score)

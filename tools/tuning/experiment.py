@@ -315,6 +315,15 @@ def baseline_deadline(request: TuneRequest, started: float) -> float:
     return started + share * request.seconds
 
 
+def best_outcome(outcomes: Sequence[TrainOutcome], metric: Metric) -> TrainOutcome:
+    """Return the outcome with the best validation score (the first of equals)."""
+    best = outcomes[0]
+    for outcome in outcomes[1:]:
+        if metric.better(outcome.fit.valid_score, best.fit.valid_score):
+            best = outcome
+    return best
+
+
 def choose_configuration(
     baselines: Sequence[TrainOutcome], study: StudyOutcome | None, metric: Metric
 ) -> tuple[str, dict[str, Any], str | None]:
@@ -324,10 +333,7 @@ def choose_configuration(
     tuning that found nothing better than the library defaults must not leave the final model
     worse than the baseline.
     """
-    best = baselines[0]
-    for outcome in baselines[1:]:
-        if metric.better(outcome.fit.valid_score, best.fit.valid_score):
-            best = outcome
+    best = best_outcome(baselines, metric)
     defaults = get_trainer(best.family).default_params()
     if study is None or study.best_family is None or study.best_value is None:
         return best.family, defaults, None
