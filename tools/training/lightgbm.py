@@ -72,6 +72,7 @@ class LightGBMTrainer(Trainer):
             "feature_fraction": 1.0,
             "lambda_l1": 0.0,
             "lambda_l2": 0.0,
+            "max_bin": 255,
         }
 
     def stopping_metric(self, spec: FitSpec) -> tuple[str, bool]:

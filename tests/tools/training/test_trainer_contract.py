@@ -24,7 +24,7 @@ DATASETS = ("breast_cancer", "wine", "diabetes")
 # drawn again identically after a restart.
 SAMPLED = {
     "xgboost": {"learning_rate": 0.3, "subsample": 0.7},
-    "lightgbm": {"learning_rate": 0.3, "subsample": 0.7, "feature_fraction": 0.7},
+    "lightgbm": {"learning_rate": 0.3, "subsample": 0.7, "feature_fraction": 0.7, "max_bin": 1023},
 }
 
 
@@ -326,3 +326,19 @@ def test_row_subsampling_changes_the_model_and_each_seed_draws_its_own_rows(
     assert not np.allclose(half, full)
     assert not np.allclose(predictions(0.5, 1), half)
     np.testing.assert_array_equal(predictions(0.5, 0), half)
+
+
+def test_lightgbm_bins_features_as_finely_as_max_bin_asks(
+    example_contexts: dict[str, DataContext],
+) -> None:
+    ctx = example_contexts["diabetes"]
+    trainer = get_trainer("lightgbm")
+
+    def predictions(max_bin: int) -> np.ndarray:
+        spec = fit_spec(ctx, params={"max_bin": max_bin}, max_rounds=20, early_stopping_rounds=50)
+        return trainer.predict(trainer.fit(ctx.split, spec).model, ctx.split.X_valid)
+
+    coarse = predictions(7)
+
+    assert not np.allclose(coarse, predictions(255))
+    np.testing.assert_array_equal(predictions(7), coarse)
