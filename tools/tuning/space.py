@@ -30,7 +30,7 @@ def suggest(trial: optuna.Trial, family: str) -> dict[str, Any]:
             "num_leaves": trial.suggest_int("num_leaves", 8, 256, log=True),
             "min_child_samples": trial.suggest_int("min_child_samples", 5, 100, log=True),
             "subsample": trial.suggest_float("subsample", 0.5, 1.0),
-            "feature_fraction": trial.suggest_float("feature_fraction", 0.5, 1.0),
+            "feature_fraction": trial.suggest_float("feature_fraction", 0.4, 1.0),
             "lambda_l1": trial.suggest_float("lambda_l1", 1e-3, 10.0, log=True),
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 10.0, log=True),
             "max_bin": trial.suggest_int("max_bin", 63, 1023, log=True),
