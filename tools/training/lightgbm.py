@@ -31,6 +31,13 @@ _FALLBACK = {"binary": ("binary_logloss", False), "multiclass": ("multi_logloss"
 _OBJECTIVE = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
 _NUDGE = 1e-9
 _MAX_BAGGING = 1.0 - 4 * _NUDGE
+_BUILT_NUDGES = 3
+"""Bagging is built with the fraction raised by three nudges; rounds alternate one and two."""
+
+
+def _bagging_fraction(subsample: float, nudges: int) -> float:
+    """Return ``subsample`` as LightGBM's bagging fraction, raised by ``nudges`` parts in 10^9."""
+    return min(subsample, _MAX_BAGGING) * (1 + nudges * _NUDGE)
 
 
 def _reseed_samplers(
@@ -47,10 +54,9 @@ def _reseed_samplers(
     """
     schedules: dict[str, Any] = {}
     if subsample < 1.0:
-        fraction = min(subsample, _MAX_BAGGING)
         schedules["bagging_seed"] = lambda i: seed * 100_019 + i + resumed_from
-        schedules["bagging_fraction"] = lambda i: (
-            fraction * (1 + _NUDGE * (1 + (i + resumed_from) % 2))
+        schedules["bagging_fraction"] = lambda i: _bagging_fraction(
+            subsample, 1 + (i + resumed_from) % 2
         )
     if feature_fraction < 1.0:
         schedules["feature_fraction_seed"] = lambda i: seed * 100_003 + i + resumed_from
@@ -99,7 +105,7 @@ class LightGBMTrainer(Trainer):
         feature_fraction = float(params.get("feature_fraction", 1.0))
         if subsample < 1.0:
             params.update(
-                bagging_fraction=min(subsample, _MAX_BAGGING) * (1 + 3 * _NUDGE), bagging_freq=1
+                bagging_fraction=_bagging_fraction(subsample, _BUILT_NUDGES), bagging_freq=1
             )
         lib_params: dict[str, Any] = {
             **params,
