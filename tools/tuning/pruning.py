@@ -36,9 +36,7 @@ def warmup_rounds(learning_rate: float) -> int:
 class PruningGuard:
     """Wraps an integration pruning callback; ``pruned`` tells whether it fired."""
 
-    def __init__(
-        self, trial: optuna.Trial, family: str, eval_metric: str, *, learning_rate: float = 0.1
-    ):
+    def __init__(self, trial: optuna.Trial, family: str, eval_metric: str, *, learning_rate: float):
         self.pruned = False
         self.warmup = warmup_rounds(learning_rate)
         if family == "xgboost":
