@@ -217,6 +217,9 @@ def serve(settings: SlackSettings, *, port: int, host: str, socket_mode: bool) -
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 resets connections when a burst of events (twenty
+    # threads mentioning the app at once) arrives faster than the accept loop takes them.
+    request_queue_size = 128
 
 
 class _QuietHandler(WSGIRequestHandler):
