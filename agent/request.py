@@ -11,13 +11,50 @@ import os
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tools.training.metrics import METRICS, Direction, MetricName
 
 ModelFamily = Literal["xgboost", "lightgbm", "both"]
 REQUIRED_FIELDS: tuple[str, ...] = ("dataset", "version", "metric", "budget", "seeds")
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_EXPERIMENT_CHARS = 200
+"""The longest experiment name (MLflow keeps 256 characters; the study name adds a suffix)."""
+MAX_COLUMN_CHARS = 512
+
+
+def _label(value: str) -> str:
+    if not _LABEL.match(value):
+        raise ValueError(
+            "a catalog name holds only letters, digits, '.', '_' and '-' (at most 128, starting "
+            "with a letter or digit)"
+        )
+    return value
+
+
+def _text(limit: int) -> AfterValidator:
+    def check(value: str) -> str:
+        if not value.strip():
+            raise ValueError("is blank; give a value, or leave the field out")
+        if value != value.strip():
+            raise ValueError("starts or ends with spaces; remove them")
+        if _CONTROL.search(value):
+            raise ValueError("holds a control character (a tab, newline or NUL); remove it")
+        if len(value) > limit:
+            raise ValueError(f"is {len(value)} characters long; use at most {limit}")
+        return value
+
+    return AfterValidator(check)
+
+
+CatalogName = Annotated[str, Field(strict=True), AfterValidator(_label)]
+"""A dataset name or version as the catalog spells them (booleans and numbers refused)."""
+ExperimentName = Annotated[str, Field(strict=True), _text(MAX_EXPERIMENT_CHARS)]
+ColumnName = Annotated[str, Field(strict=True), _text(MAX_COLUMN_CHARS)]
+Count = Annotated[int, Field(strict=True)]
+"""A whole number written as one: ``true`` or ``20.0`` is not a count."""
 
 
 def default_cpus() -> int:
@@ -40,13 +77,22 @@ class Budget(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    trials: Annotated[int, Field(ge=1, le=100_000, description="Tuning trials at most.")]
-    seconds: Annotated[float, Field(gt=0, le=7 * 24 * 3600, description="Wall-clock seconds.")]
-    cpus: Annotated[int, Field(ge=1, le=1024, description="CPU cores.")] = Field(
+    trials: Annotated[Count, Field(ge=1, le=100_000, description="Tuning trials at most.")]
+    seconds: Annotated[
+        float,
+        Field(
+            strict=True,
+            ge=1,
+            le=7 * 24 * 3600,
+            allow_inf_nan=False,
+            description="Wall-clock seconds.",
+        ),
+    ]
+    cpus: Annotated[Count, Field(ge=1, le=1024, description="CPU cores.")] = Field(
         default_factory=default_cpus
     )
-    gpus: Annotated[int, Field(ge=0, le=64, description="GPUs.")] = 0
-    parallel: Annotated[int, Field(ge=1, le=256, description="Parallel jobs or workers.")] = 1
+    gpus: Annotated[Count, Field(ge=0, le=64, description="GPUs.")] = 0
+    parallel: Annotated[Count, Field(ge=1, le=256, description="Parallel jobs or workers.")] = 1
 
 
 class KubernetesTarget(BaseModel):
@@ -81,14 +127,16 @@ Runtime = Literal["local"] | KubernetesRuntime
 class _Fields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    target: str | None = None
+    target: ColumnName | None = None
     model: ModelFamily = "lightgbm"
     direction: Direction | None = None
-    optimize: bool = True
-    experiment: str | None = None
+    optimize: Annotated[bool, Field(strict=True)] = True
+    experiment: ExperimentName | None = None
     runtime: Runtime = "local"
     approve: bool = Field(
-        default=False, description="Pre-approves a plan over the approval threshold (CI)."
+        default=False,
+        strict=True,
+        description="Pre-approves a plan over the approval threshold (CI).",
     )
 
     @model_validator(mode="after")
@@ -105,11 +153,11 @@ class _Fields(BaseModel):
 class ExperimentRequest(_Fields):
     """A complete request: every required input present and valid."""
 
-    dataset: Annotated[str, Field(min_length=1)]
-    version: Annotated[str, Field(min_length=1)]
+    dataset: CatalogName
+    version: CatalogName
     metric: MetricName
     budget: Budget
-    seeds: Annotated[list[int], Field(min_length=1, max_length=32)]
+    seeds: Annotated[list[Count], Field(min_length=1, max_length=32)]
 
     _seeds = field_validator("seeds")(classmethod(lambda cls, value: _check_seeds(value)))
 
@@ -141,11 +189,11 @@ class ExperimentRequest(_Fields):
 class RequestDraft(_Fields):
     """A request in the making: the required inputs may still be missing."""
 
-    dataset: str | None = None
-    version: str | None = None
+    dataset: CatalogName | None = None
+    version: CatalogName | None = None
     metric: MetricName | None = None
     budget: Budget | None = None
-    seeds: list[int] | None = Field(default=None, max_length=32)
+    seeds: Annotated[list[Count], Field(max_length=32)] | None = None
 
     _seeds = field_validator("seeds")(classmethod(lambda cls, value: _check_seeds(value)))
 
