@@ -6,13 +6,13 @@ can append the reports they produce, the refusals they record and the usage they
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.pipeline.state import ProgressFn
 from agent.report.model import Report
+from tools.settings import env_int, env_number
 
 Mode = Literal["chat", "batch", "slack"]
 
@@ -35,13 +35,18 @@ class ApprovalPolicy:
 
     @classmethod
     def from_env(cls) -> ApprovalPolicy:
-        """Read the thresholds from ``TRIALRUN_APPROVE_*`` and ``TRIALRUN_MAX_PARALLEL``."""
-        env = os.environ
+        """Read the thresholds from ``TRIALRUN_APPROVE_*`` and ``TRIALRUN_MAX_PARALLEL``.
+
+        Raises:
+            ConfigError: A variable that is not a number in range; the message names it.
+        """
+        from agent.pipeline.policy import max_parallel
+
         return cls(
-            max_trials=int(env.get("TRIALRUN_APPROVE_TRIALS", cls.max_trials)),
-            max_seconds=float(env.get("TRIALRUN_APPROVE_SECONDS", cls.max_seconds)),
-            max_parallel=int(env.get("TRIALRUN_MAX_PARALLEL", cls.max_parallel)),
-            max_gpus=int(env.get("TRIALRUN_APPROVE_GPUS", cls.max_gpus)),
+            max_trials=env_int("TRIALRUN_APPROVE_TRIALS", cls.max_trials, minimum=0),
+            max_seconds=env_number("TRIALRUN_APPROVE_SECONDS", cls.max_seconds),
+            max_parallel=max_parallel(),
+            max_gpus=env_int("TRIALRUN_APPROVE_GPUS", cls.max_gpus, minimum=0),
         )
 
     def reasons(self, budget: dict[str, Any]) -> list[str]:
@@ -93,6 +98,9 @@ class AgentContext:
         refusals: What was refused (deploy requests, hidden instructions), newest last.
         usage: Model calls and tokens.
         pending_missing: Inputs the last run-experiment call found missing.
+        plans: Plans the run-experiment tool made in dry-run mode, newest last.
+        errors: Input errors the run-experiment tool returned (a value nobody stated fits), newest
+            last: where nobody can fix them (CI), they end the turn as a usage error.
     """
 
     mode: Mode = "chat"
@@ -108,6 +116,7 @@ class AgentContext:
     usage: Usage = field(default_factory=Usage)
     pending_missing: list[str] = field(default_factory=list)
     plans: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
     def refuse(self, reason: str) -> None:
         """Record a refusal once."""

@@ -31,7 +31,14 @@ class PolicyError(TrialrunError):
 
 
 class ConfigError(TrialrunError):
-    """The environment is misconfigured (tracking server unreachable, bad storage URL)."""
+    """The environment is misconfigured (a bad variable, bad storage URL, no credentials)."""
+
+
+class Unreachable(ConfigError):
+    """A store or server trialrun needs does not answer: tracking store, Optuna storage, model.
+
+    The message names it (credentials masked) and what to check.
+    """
 
 
 class Cancelled(TrialrunError):

@@ -7,13 +7,15 @@ Heavy libraries (mlflow, xgboost, langchain) are imported inside the commands th
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from agent.adapters import cli_datasets, cli_jobs
-from agent.adapters.exit_codes import ExitCode
+from agent.adapters.exit_codes import ExitCode, exit_code_for
 from agent.adapters.slack import cli as slack_cli
 
 app = typer.Typer(
@@ -100,22 +102,44 @@ def chat(model: ModelOption = None) -> int:
 app.add_typer(slack_cli.app, name="slack")
 
 
+MAX_MESSAGE_CHARS = 2000
+"""The longest error message printed: enough for any one problem, never a whole file."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code instead of exiting.
+
+    Every variable is checked first (a bad one is a one-line error and exit code 2). An error
+    trialrun raises on purpose ends as its message on stderr and its documented exit code, never
+    as a traceback.
 
     Example:
         >>> main(["--help"])  # doctest: +SKIP
         0
     """
+    from tools.errors import TrialrunError
+
     args = sys.argv[1:] if argv is None else argv
+    if args and not {"--help", "-h"} & set(args):
+        from agent.adapters.environment import environment_problems
+
+        problems = environment_problems()
+        for problem in problems:
+            error(problem)
+        if problems:
+            return int(ExitCode.USAGE)
     try:
-        result = app(args=args, prog_name="trialrun", standalone_mode=False)
+        with redacted_output():
+            result = app(args=args, prog_name="trialrun", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except SystemExit as exc:
         return int(exc.code or 0)
     except typer.Abort:
         return int(ExitCode.CANCELLED)
+    except TrialrunError as exc:
+        error(str(exc))
+        return int(exit_code_for(exc))
     except Exception as exc:
         # Usage errors (typer's bundled click) arrive here in non-standalone mode.
         show = getattr(exc, "show", None)
@@ -124,6 +148,41 @@ def main(argv: list[str] | None = None) -> int:
             return int(ExitCode.USAGE)
         raise
     return int(result or 0)
+
+
+@contextmanager
+def redacted_output() -> Iterator[None]:
+    """Redact every line printed to a stream that is not a terminal: a CI log, a job's log file.
+
+    trialrun's own messages are redacted where they are made; this also covers what libraries
+    print (warnings, a failing model server's message quoting the request).
+    """
+    from tools.tracking.redact import RedactingStream
+
+    saved = sys.stdout, sys.stderr
+    wrapped = [RedactingStream(stream) if not _is_terminal(stream) else stream for stream in saved]
+    sys.stdout, sys.stderr = wrapped
+    try:
+        yield
+    finally:
+        for stream in wrapped:
+            stream.flush()
+        sys.stdout, sys.stderr = saved
+
+
+def _is_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def error(message: str) -> None:
+    """Print ``error: message`` on stderr, redacted and cut to :data:`MAX_MESSAGE_CHARS`."""
+    from tools.tracking.redact import redact
+
+    text = redact(message)
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[:MAX_MESSAGE_CHARS] + f"… [{len(text) - MAX_MESSAGE_CHARS} more characters]"
+    print(f"error: {text}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ class ExitCode(IntEnum):
     OK = 0
     """Success."""
     USAGE = 2
-    """Bad command line, or a malformed prompt file or catalog entry."""
+    """Bad command line, a malformed prompt file or catalog entry, or a bad variable."""
     MISSING_INPUTS = 3
     """Required inputs are missing; each missing field is listed."""
     FAILED = 4
@@ -20,3 +20,20 @@ class ExitCode(IntEnum):
     """Refused by policy: deploying, data outside the catalog, an unapproved costly plan."""
     CANCELLED = 6
     """The experiment was cancelled (Ctrl-C, a cancel command, or the watchdog)."""
+    UNAVAILABLE = 7
+    """A store or server does not answer (tracking store, Optuna storage, model): nothing ran."""
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """Return the exit code of an error trialrun raised on purpose (FAILED for any other)."""
+    from tools.errors import Cancelled, ConfigError, InputError, PolicyError, Unreachable
+
+    if isinstance(exc, PolicyError):
+        return ExitCode.REFUSED
+    if isinstance(exc, Unreachable):
+        return ExitCode.UNAVAILABLE
+    if isinstance(exc, Cancelled | KeyboardInterrupt):
+        return ExitCode.CANCELLED
+    if isinstance(exc, InputError | ConfigError):
+        return ExitCode.USAGE
+    return ExitCode.FAILED

@@ -7,9 +7,10 @@ negative leaks a secret into a store many people read.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 REDACTED = "[REDACTED]"
 
@@ -77,6 +78,53 @@ def redact_value(key: str, value: Any) -> str:
 def redact_mapping(values: Mapping[str, Any]) -> dict[str, str]:
     """Return a copy of ``values`` with every key and value redacted, ready to log."""
     return {redact(str(k)): redact_value(str(k), v) for k, v in values.items()}
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that redacts each line before it reaches ``target`` (a log file, a CI log).
+
+    Lines are passed on whole, so a secret is never split between two writes; :meth:`flush` also
+    passes on an unfinished line.
+
+    Args:
+        target: The stream written to.
+    """
+
+    def __init__(self, target: IO[str]):
+        super().__init__()
+        self.target = target
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        """Redact and pass on every finished line of ``text``; keep the rest for later."""
+        *lines, self._pending = (self._pending + text).split("\n")
+        if lines:
+            self.target.write("".join(f"{redact(line)}\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        """Pass on what is pending, redacted, and flush the target."""
+        if self._pending:
+            self.target.write(redact(self._pending))
+            self._pending = ""
+        self.target.flush()
+
+    def isatty(self) -> bool:
+        """Return whether the target is a terminal."""
+        return self.target.isatty()
+
+    def fileno(self) -> int:
+        """Return the target's file descriptor."""
+        return self.target.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        """Return the target's encoding."""
+        return getattr(self.target, "encoding", "utf-8")
+
+    def writable(self) -> bool:
+        """Return True: the stream is written to."""
+        return True
 
 
 def find_secrets(text: str) -> list[str]:

@@ -68,13 +68,17 @@ class SlackSettings:
             bot_token=_required("SLACK_BOT_TOKEN"),
             app_token=env.get("SLACK_APP_TOKEN") or None,
             api_url=env.get("SLACK_API_URL") or DEFAULT_API_URL,
-            max_per_workspace=_count("TRIALRUN_SLACK_MAX_PER_WORKSPACE", cls.max_per_workspace),
-            max_per_user=_count("TRIALRUN_SLACK_MAX_PER_USER", cls.max_per_user),
+            max_per_workspace=count_from_env(
+                "TRIALRUN_SLACK_MAX_PER_WORKSPACE", cls.max_per_workspace
+            ),
+            max_per_user=count_from_env("TRIALRUN_SLACK_MAX_PER_USER", cls.max_per_user),
             approvers=frozenset(
                 u.strip() for u in env.get("TRIALRUN_SLACK_APPROVERS", "").split(",") if u.strip()
             ),
             mlflow_ui=mlflow_ui_from_env(),
-            progress_seconds=_seconds("TRIALRUN_SLACK_PROGRESS_SECONDS", cls.progress_seconds),
+            progress_seconds=seconds_from_env(
+                "TRIALRUN_SLACK_PROGRESS_SECONDS", cls.progress_seconds
+            ),
         )
         return found.with_overrides(**overrides)
 
@@ -111,7 +115,8 @@ def _required(name: str) -> str:
     return value
 
 
-def _count(name: str, default: int) -> int:
+def count_from_env(name: str, default: int) -> int:
+    """Return variable ``name`` as a whole number of at least 1 (``default`` when unset)."""
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return default
@@ -124,7 +129,8 @@ def _count(name: str, default: int) -> int:
     return value
 
 
-def _seconds(name: str, default: float) -> float:
+def seconds_from_env(name: str, default: float) -> float:
+    """Return variable ``name`` as seconds, 0 or more (``default`` when unset)."""
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return default
