@@ -101,11 +101,20 @@ def build_graph() -> Any:
 def run_pipeline(request: ExperimentRequest, context: PipelineContext | None = None) -> Report:
     """Run one complete request through the graph and return its report.
 
+    The tracking store (and the Optuna storage, when tuning) is checked first: one that does not
+    answer stops the request before any run exists, within the store timeouts.
+
     Example:
         >>> report = run_pipeline(request)  # doctest: +SKIP
         >>> report.status
         'succeeded'
+
+    Raises:
+        Unreachable: A store that cannot be used; nothing was created.
     """
+    from tools.stores import check_stores
+
+    check_stores(optuna=request.optimize)
     context = context or PipelineContext()
     final = build_graph().invoke({"request": request}, context=context)
     return final["report"]

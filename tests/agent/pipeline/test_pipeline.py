@@ -105,11 +105,19 @@ def test_no_tuning_skips_the_tune_node(examples_catalog, tracking_store):
 
 
 def test_a_failing_node_ends_in_the_report_not_a_traceback(
-    examples_catalog, tracking_store, monkeypatch
+    examples_catalog, tracking_store, monkeypatch, tmp_path
 ):
-    # The Optuna storage is unreachable: the tune node fails after the baseline was trained.
-    monkeypatch.setenv("TRIALRUN_OPTUNA_STORAGE", "sqlite:////nonexistent/dir/optuna.db")
-    report = run_pipeline(request())
+    # The Optuna storage's folder is there when the pipeline starts and gone when tuning begins:
+    # the tune node fails after the baseline was trained.
+    folder = tmp_path / "optuna"
+    folder.mkdir()
+    monkeypatch.setenv("TRIALRUN_OPTUNA_STORAGE", f"sqlite:///{folder / 'optuna.db'}")
+
+    def remove_storage_before_tuning(event, payload):
+        if event == "stage" and payload.get("name") == "tune":
+            folder.rmdir()
+
+    report = run_pipeline(request(), PipelineContext(progress=remove_storage_before_tuning))
     assert report.status == "failed"
     assert report.failure.node == "tune"
     assert "optuna" in report.failure.message.lower()
@@ -118,6 +126,18 @@ def test_a_failing_node_ends_in_the_report_not_a_traceback(
     # what was created is still verified: the baseline is there and finished
     assert any(c.name.startswith("baseline run") and c.passed for c in report.verification.checks)
     assert any(c.name == "parent run status" and c.passed for c in report.verification.checks)
+
+
+def test_an_unusable_optuna_storage_stops_the_request_before_anything_is_created(
+    examples_catalog, tracking_store, monkeypatch
+):
+    from tools.errors import Unreachable
+
+    monkeypatch.setenv("TRIALRUN_OPTUNA_STORAGE", "sqlite:////nonexistent/dir/optuna.db")
+    with pytest.raises(Unreachable, match="'/nonexistent/dir' does not exist"):
+        run_pipeline(request())
+    assert mlflow.MlflowClient(tracking_store).search_runs(["0"]) == []
+    assert not Path("/nonexistent").exists()
 
 
 def test_uncatalogued_data_is_refused(examples_catalog, tracking_store):
