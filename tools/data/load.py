@@ -124,6 +124,8 @@ def read_table(location: str) -> pd.DataFrame:
             field="path",
             hint="Check that the file is a valid, uncorrupted CSV or Parquet file.",
         ) from exc
+    if kind == "csv":
+        _check_header(location, read_header(location))
     if frame.shape[1] == 0:
         raise DataError(f"{location!r} has no columns.", field="path")
     if len(frame) == 0:
@@ -132,6 +134,53 @@ def read_table(location: str) -> pd.DataFrame:
             field="path",
         )
     return frame
+
+
+def read_header(location: str) -> list[str]:
+    """Return the file's column names as written (pandas renames repeated CSV names ``a.1``).
+
+    Raises:
+        DataError: The file is missing or cannot be read.
+    """
+    import pandas as pd
+
+    kind = _format(location)
+    if not is_url(location):
+        _check_local(location)
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return [str(name) for name in pq.read_schema(location).names]
+        first = pd.read_csv(location, header=None, nrows=1, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{location!r} is empty.", field="path") from exc
+    except ImportError as exc:
+        raise _missing_fsspec(location, exc) from exc
+    except (OSError, ValueError) as exc:
+        raise DataError(
+            f"Cannot read the header of {location!r}: {exc}",
+            field="path",
+            hint="Check that the file is a valid, uncorrupted CSV or Parquet file.",
+        ) from exc
+    return [str(name) for name in first.iloc[0].tolist()] if len(first) else []
+
+
+def _check_header(location: str, names: list[str]) -> None:
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataError(
+            f"{location!r} names column(s) {', '.join(map(repr, repeated[:10]))} more than once.",
+            field="path",
+            hint="Give every column its own name in the header.",
+        )
+    blank = [i + 1 for i, n in enumerate(names) if not n.strip()]
+    if blank:
+        raise DataError(
+            f"{location!r} has column(s) without a name (position {', '.join(map(str, blank[:10]))}).",
+            field="path",
+            hint="Name every column in the header.",
+        )
 
 
 def load_curated(name: str, version: str, *, catalog: Catalog) -> tuple[DatasetEntry, pd.DataFrame]:

@@ -20,11 +20,16 @@ from pandas.api import types as ptypes
 
 from tools.data.catalog import TASKS, DatasetEntry, Task
 from tools.errors import DataError, InputError
+from tools.tracking.redact import find_secrets, redact
 
 MIN_ROWS = 20
 """Fewest rows a dataset may have: below this a validation share says nothing."""
 MAX_INFERRED_CLASSES = 20
 """A whole-number target with at most this many distinct values is inferred as classification."""
+MAX_CLASSES = 100
+"""The most classes a target may have: a boosted model grows one tree per class and round."""
+MAX_NAME_CHARS = 512
+"""The longest column name: names are written into every model file and run."""
 FORBIDDEN_NAME_CHARS = ',:[]{}"<'
 """Characters LightGBM (JSON specials) or XGBoost (``[``, ``]``, ``<``) refuse in feature names."""
 
@@ -93,6 +98,7 @@ def _check_frame(df: pd.DataFrame, entry: DatasetEntry) -> dict[str, str]:
     duplicated = list(dict.fromkeys(df.columns[df.columns.duplicated()]))
     if duplicated:
         raise DataError(f"Column names appear more than once: {_quote(duplicated)}; rename them.")
+    _check_names([str(c) for c in df.columns])
     if entry.target not in df.columns:
         raise DataError(
             f"Target column {entry.target!r} is not in the file.",
@@ -117,6 +123,47 @@ def _check_frame(df: pd.DataFrame, entry: DatasetEntry) -> dict[str, str]:
             hint="Pick another target or remove the role.",
         )
     return dropped
+
+
+def _check_names(names: list[str]) -> None:
+    """Refuse column names no model file should carry: secrets, control characters, clashes."""
+    hint = "Rename the column in the file and add it again."
+    for name in names:
+        shown = redact(name)[:80]
+        secrets = find_secrets(name)
+        if secrets:
+            raise DataError(
+                f"Column name {shown!r} holds what looks like {secrets[0].replace('-', ' ')} (a "
+                "secret or personal data); column names are written into every run and model.",
+                field="columns",
+                hint=hint,
+            )
+        if not name.strip() or re.search(r"[\x00-\x1f\x7f]", name):
+            raise DataError(
+                f"Column name {name[:80]!r} is blank or holds a control character (a tab or "
+                "newline).",
+                field="columns",
+                hint=hint,
+            )
+        if len(name) > MAX_NAME_CHARS:
+            raise DataError(
+                f"Column name {name[:40]!r}… is {len(name)} characters long; at most "
+                f"{MAX_NAME_CHARS} are allowed.",
+                field="columns",
+                hint=hint,
+            )
+    # LightGBM writes spaces in feature names as underscores: "a b" and "a_b" would be one name.
+    spelled: dict[str, str] = {}
+    for name in names:
+        key = re.sub(r"\s", "_", name)
+        if key in spelled:
+            raise DataError(
+                f"Columns {spelled[key]!r} and {name!r} differ only in spaces and underscores, "
+                "which LightGBM writes alike.",
+                field="columns",
+                hint=hint,
+            )
+        spelled[key] = name
 
 
 def _check_target(y: pd.Series, target: str) -> None:
@@ -373,6 +420,13 @@ def prepare(
         )
     chosen = _choose_task(y, task or entry.task, entry.target)
     codes, labels = _encode(y, chosen)
+    if labels is not None and len(labels) > MAX_CLASSES:
+        raise DataError(
+            f"Target {entry.target!r} has {len(labels)} classes; at most {MAX_CLASSES} are "
+            "supported.",
+            field="target",
+            hint="Group rare classes, or, for a numeric target, catalogue it with --task regression.",
+        )
     if labels is not None:
         _check_class_sizes(codes, labels, valid_fraction, entry.target)
     features = df.drop(columns=[entry.target, *dropped])
