@@ -18,6 +18,7 @@ from langgraph.types import Command
 
 from agent.context import AgentContext, Usage
 from agent.report.model import Plan, Report
+from agent.guards import redact_message
 
 MAX_INTERRUPTS_PER_TURN = 6
 
@@ -45,6 +46,7 @@ class TurnResult:
     rejected: str = ""
     plans: list[dict[str, Any]] = field(default_factory=list)
     awaiting: str = ""
+    errors: list[str] = field(default_factory=list)
 
 
 class Conversation:
@@ -80,7 +82,9 @@ class Conversation:
 
     def send(self, text: str, responder: Responder) -> TurnResult:
         """Send the person's message and run the turn to its end."""
-        return self._run({"messages": [HumanMessage(text)]}, responder, TurnResult())
+        # Redacted before it enters the conversation: the checkpointer writes every message to
+        # disk (a Slack thread's), and the guardrails would redact it for the model anyway.
+        return self._run({"messages": [HumanMessage(redact_message(text))]}, responder, TurnResult())
 
     def pending(self) -> list[Any]:
         """Return the interrupts (a question, an approval) the conversation waits on, if any.
@@ -108,7 +112,8 @@ class Conversation:
         context = self.context
         before_reports, before_refusals = len(context.reports), len(context.refusals)
         before_plans, usage_before = len(context.plans), replace(context.usage)
-        state = self.agent.invoke(first, self.config, context=context)
+        before_errors = len(context.errors)
+        state = self._invoke(first)
         for _ in range(MAX_INTERRUPTS_PER_TURN):
             interrupts = state.get("__interrupt__") or []
             if not interrupts:
@@ -116,11 +121,12 @@ class Conversation:
             resume = self._answer(interrupts, responder, turn)
             if resume is None:
                 break
-            state = self.agent.invoke(Command(resume=resume), self.config, context=context)
+            state = self._invoke(Command(resume=resume))
         turn.answer = _last_text(state.get("messages", []))
         turn.reports = context.reports[before_reports:]
         turn.refusals = context.refusals[before_refusals:]
         turn.plans = context.plans[before_plans:]
+        turn.errors = context.errors[before_errors:]
         if turn.refusals and not turn.reports and not turn.plans:
             turn.reports.append(
                 Report(title="request refused", status="refused", plan=Plan(refusals=turn.refusals))
@@ -129,6 +135,18 @@ class Conversation:
         for report in turn.reports:
             record_agent_usage(report, context, self.model_label, spent)
         return turn
+
+    def _invoke(self, payload: Any) -> Any:
+        """Run the agent; a model server that fails becomes an error the person can act on."""
+        from agent.models import model_error
+
+        try:
+            return self.agent.invoke(payload, self.config, context=self.context)
+        except Exception as exc:
+            failure = model_error(exc, self.model_label)
+            if failure is None:
+                raise
+            raise failure from exc
 
     def _answer(self, interrupts: list[Any], responder: Responder, turn: TurnResult) -> Any:
         answers: dict[str, Any] = {}
@@ -139,7 +157,7 @@ class Conversation:
                 if reply is None:
                     turn.unanswered = list(value.get("missing", []))
                     return None
-                answers[item.id] = reply
+                answers[item.id] = redact_message(reply)
             else:
                 requests = value.get("action_requests", []) if isinstance(value, dict) else []
                 description = "; ".join(r.get("description", "") for r in requests) or str(value)

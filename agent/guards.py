@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +25,8 @@ from langchain.agents.middleware.types import ModelRequest, ModelResponse
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from agent.context import AgentContext
+from agent.deploy import REFUSAL, deploy_phrases
 from agent.grounding import flat, ground, unflatten
-from agent.planner.parse import parse
 from tools.tracking.redact import _SECRET_PATTERNS
 
 MAX_MODEL_CALLS = 8
@@ -91,6 +90,23 @@ def pii_middleware() -> list[AgentMiddleware[Any, Any, Any]]:
     ]
 
 
+def redact_message(text: str) -> str:
+    """Return ``text`` as the guardrails show it to the model, and as it may be kept on disk.
+
+    The PII middleware's own detectors mark what they find (``[REDACTED_EMAIL]``,
+    ``[REDACTED_SECRET]``, ``[REDACTED_PHONE]``); anything else trialrun's redaction knows is then
+    replaced too.
+    """
+    from tools.tracking.redact import redact
+
+    for middleware in pii_middleware():
+        matches = sorted(middleware.detector(text), key=lambda m: m["start"], reverse=True)
+        marker = f"[REDACTED_{middleware.pii_type.upper()}]"
+        for match in matches:
+            text = text[: match["start"]] + marker + text[match["end"] :]
+    return redact(text)
+
+
 class DeployGuard(AgentMiddleware[Any, AgentContext, Any]):
     """Record and refuse every request to deploy, register, promote, stage or serve a model."""
 
@@ -109,10 +125,7 @@ class DeployGuard(AgentMiddleware[Any, AgentContext, Any]):
                 sources.append(("answer", str(message.content)))
         for where, text in sources:
             for phrase in deploy_phrases(text):
-                context.refuse(
-                    f"refused {phrase!r} ({where}): trialrun never deploys, registers, promotes, "
-                    "stages or serves models"
-                )
+                context.refuse(f"refused {phrase!r} ({where}): {REFUSAL}")
         return None
 
     def wrap_model_call(
@@ -145,21 +158,6 @@ class UsageCounter(AgentMiddleware[Any, AgentContext, Any]):
                 usage.input_tokens += int(message.usage_metadata.get("input_tokens", 0))
                 usage.output_tokens += int(message.usage_metadata.get("output_tokens", 0))
         return response
-
-
-def deploy_phrases(text: str) -> list[str]:
-    """Return the phrases of ``text`` that ask to deploy a model (empty when none)."""
-    if not text or not _DEPLOY_HINT.search(text):
-        return []
-    return parse(text).deploy_requested
-
-
-# A cheap pre-check before the full parse (tool results are long). It must hold a word of every
-# deployment pattern the parser knows, or requests like "go live with it" would pass unrefused.
-_DEPLOY_HINT = re.compile(
-    r"(?i)deploy|regist|promot|stag|serv|alias|champion|challeng|production|prod\b|ship|release"
-    r"|publish|endpoint|live|roll|host|api|container|build-docker"
-)
 
 
 def needs_approval(request: Any) -> bool:

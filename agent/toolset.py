@@ -91,24 +91,44 @@ def run_experiment(  # noqa: D417 - runtime is injected by langchain, not shown 
         gpus: GPUs granted.
     """
     context = runtime.context
-    proposed = flat(
-        {
-            "dataset": dataset,
-            "version": version,
-            "metric": metric,
-            "seeds": seeds,
-            "target": target,
-            "model": model,
-            "optimize": optimize,
-            "experiment": experiment,
-            "runtime": {"kubernetes": {"namespace": namespace}} if namespace else None,
-            "budget": {"trials": trials, "seconds": seconds, "parallel": parallel, "gpus": gpus},
-        }
-    )
+    try:
+        return _run_experiment(
+            context,
+            runtime.state,
+            flat(
+                {
+                    "dataset": dataset,
+                    "version": version,
+                    "metric": metric,
+                    "seeds": seeds,
+                    "target": target,
+                    "model": model,
+                    "optimize": optimize,
+                    "experiment": experiment,
+                    "runtime": {"kubernetes": {"namespace": namespace}} if namespace else None,
+                    "budget": {
+                        "trials": trials,
+                        "seconds": seconds,
+                        "parallel": parallel,
+                        "gpus": gpus,
+                    },
+                }
+            ),
+        )
+    except PolicyError as exc:
+        context.refuse(str(exc))
+        raise
+    except InputError as exc:
+        context.errors.append(str(exc))
+        raise
+
+
+def _run_experiment(context: AgentContext, state: Any, proposed: dict[str, Any]) -> str:
+    """Ground, validate and check the request, then plan it or run it (see run_experiment)."""
     known = catalog_names()
     grounded = ground(
         {k: v for k, v in proposed.items() if v is not None},
-        texts=person_texts(context, runtime.state),
+        texts=person_texts(context, state),
         front_matter=context.front_matter,
         known=known,
     )
@@ -129,7 +149,9 @@ def run_experiment(  # noqa: D417 - runtime is injected by langchain, not shown 
             raise
         from agent.promptfile import describe_validation_error
 
-        return _result(status="invalid", error=describe_validation_error(exc))
+        error = describe_validation_error(exc)
+        context.errors.append(error)
+        return _result(status="invalid", error=error)
     if missing:
         context.pending_missing = missing
         return _result(status="needs_input", missing=missing, problems=grounded.problems)
@@ -137,6 +159,10 @@ def run_experiment(  # noqa: D417 - runtime is injected by langchain, not shown 
     sources = {name.split(".")[0]: source for name, source in grounded.sources.items()}
     approved = bool(context.pre_approved or context.policy.reasons(_budget(draft)))
     request = draft.model_copy(update={"approve": draft.approve or approved}).complete()
+    from agent.deploy import add_refusals
+    from agent.preflight import check_request
+
+    add_refusals(context.refusals, check_request(request))
     if context.dry_run:
         plan = plan_preview(draft, sources, context)
         context.plans.append(plan.model_dump(mode="json"))

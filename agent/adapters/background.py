@@ -22,8 +22,10 @@ DETACHED_OVERHEAD_SECONDS = 600
 
 
 def err(message: str) -> None:
-    """Print a message to standard error."""
-    print(message, file=sys.stderr, flush=True)
+    """Print a message to standard error, redacted (it may quote a value someone wrote)."""
+    from tools.tracking.redact import redact
+
+    print(redact(message), file=sys.stderr, flush=True)
 
 
 def recover_at_start() -> None:
@@ -56,11 +58,16 @@ def detach_files(
     Every file is checked first, so a malformed file (exit 2) or one refused by policy (exit 5)
     submits nothing. Missing inputs are not checked here: the planner may find them in the body.
     """
+    from agent.adapters.batch import check_report_path, report_target
     from tools.errors import InputError, PolicyError
 
     checked = []
+    several = len(files) > 1
     for path in files:
         try:
+            for target in (report_md, report_json):
+                if target is not None:
+                    check_report_path(report_target(target, path, several))
             checked.append(_check(path))
         except PolicyError as exc:
             err(f"{path}: refused: {exc}")
@@ -70,19 +77,20 @@ def detach_files(
             return int(ExitCode.USAGE)
     from tools.jobs import lifecycle
     from tools.jobs.model import JobSpec
+    from tools.tracking.redact import redact
 
-    several = len(files) > 1
     for path, (experiment, seconds) in zip(files, checked, strict=True):
         command = [sys.executable, "-m", "agent.adapters.cli", "run", str(path.resolve())]
         for option, target in (("--report-md", report_md), ("--report-json", report_json)):
             if target is not None:
-                command += [option, str(_report_path(target, path, several).resolve())]
+                command += [option, str(report_target(target, path, several).resolve())]
         if model is not None:
             command += ["--model", model]
+        experiment = redact(experiment)
         spec = JobSpec(
             name=f"run {experiment}"[:40],
             command=command,
-            labels={"experiment": experiment, "prompt_file": str(path.resolve())},
+            labels={"experiment": experiment, "prompt_file": redact(str(path.resolve()))},
             deadline_seconds=None
             if seconds is None
             else math.ceil(seconds) + DETACHED_OVERHEAD_SECONDS,
@@ -119,8 +127,3 @@ def _check(path: Path) -> tuple[str, float | None]:
     else:
         experiment = path.stem
     return experiment, None if draft.budget is None else draft.budget.seconds
-
-
-def _report_path(target: Path, source: Path, several: bool) -> Path:
-    # The same names `trialrun run` gives reports of several files, one job per file here.
-    return target.with_name(f"{target.stem}-{source.stem}{target.suffix}") if several else target

@@ -8,8 +8,8 @@ plan that needs approval is refused (exit 5) unless the file says ``approve: tru
 
 from __future__ import annotations
 
+import os
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +19,7 @@ from typing import Any
 
 from rich.console import Console
 
+from agent.adapters.background import err
 from agent.adapters.exit_codes import ExitCode
 from agent.report.model import Plan, Report
 
@@ -53,8 +54,23 @@ def run_files(
     model: str | None = None,
     console: Console | None = None,
 ) -> int:
-    """Run (or plan) each prompt file in turn; return the first non-zero exit code, or 0."""
+    """Run (or plan) each prompt file in turn; return the first non-zero exit code, or 0.
+
+    The report paths are checked before anything runs: a directory, or a folder that cannot be
+    created or written, is a usage error (2) naming the path.
+    """
+    from tools.errors import InputError
+
     console = console or Console()
+    several = len(files) > 1
+    try:
+        for path in files:
+            for target in (report_md, report_json):
+                if target is not None:
+                    check_report_path(report_target(target, path, several))
+    except InputError as exc:
+        err(f"error: {exc}")
+        return int(ExitCode.USAGE)
     codes = []
     for path in files:
         report, code = run_prompt_file(path, console=console, dry_run=dry_run, model=model)
@@ -62,22 +78,48 @@ def run_files(
             from agent.report import print_report
 
             print_report(report, console=console)
-            _write_reports(report, path, report_md, report_json, several=len(files) > 1)
+            try:
+                _write_reports(report, path, report_md, report_json, several=several)
+            except InputError as exc:
+                err(f"error: {exc}")
+                code = code or ExitCode.USAGE
         codes.append(code)
     return int(next((c for c in codes if c != ExitCode.OK), ExitCode.OK))
+
+
+def check_report_path(target: Path) -> None:
+    """Refuse a report path that cannot be written, before the experiment runs.
+
+    Raises:
+        InputError: ``target`` is a directory, or its folder is a file, cannot be created, or
+            cannot be written.
+    """
+    from tools.errors import InputError
+
+    hint = "Give a file path in a folder you may write (--report-md/--report-json)."
+    if target.is_dir():
+        raise InputError(f"Report path {str(target)!r} is a directory.", hint=hint)
+    folder = next((p for p in target.absolute().parents if p.exists()), None)
+    if folder is None or not folder.is_dir():
+        raise InputError(
+            f"Report path {str(target)!r} cannot be created: {str(folder)!r} is not a folder.",
+            hint=hint,
+        )
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise InputError(f"Report path {str(target)!r} is not writable.", hint=hint)
 
 
 def run_prompt_file(
     path: Path, *, console: Console, dry_run: bool = False, model: str | None = None
 ) -> tuple[Report | None, ExitCode]:
     """Run one prompt file; a malformed file returns no report and the usage code."""
-    from agent.guards import deploy_phrases
+    from agent.deploy import REFUSAL, deploy_phrases
     from agent.promptfile import front_matter_draft, read_prompt_file
     from tools.errors import InputError, PolicyError
 
     try:
         prompt = read_prompt_file(path)
-        front_matter_draft(prompt)
+        draft, _ = front_matter_draft(prompt)
     except PolicyError as exc:
         err(f"refused: {exc}")
         return _refused(path, [str(exc)]), ExitCode.REFUSED
@@ -85,7 +127,7 @@ def run_prompt_file(
         err(f"error: {exc}")
         return None, ExitCode.USAGE
     hidden = [
-        f"refused {p!r} (prompt file): trialrun never deploys"
+        f"refused {p!r} (prompt file): {REFUSAL}"
         for text in (prompt.body, *_strings(prompt.front_matter))
         for p in deploy_phrases(text)
     ]
@@ -95,7 +137,13 @@ def run_prompt_file(
         )
         return _refused(path, hidden), ExitCode.REFUSED
     return converse(
-        path, prompt.front_matter, prompt.body, console=console, dry_run=dry_run, model=model
+        path,
+        prompt.front_matter,
+        prompt.body,
+        console=console,
+        dry_run=dry_run,
+        model=model,
+        approved=draft.approve,
     )
 
 
@@ -107,8 +155,12 @@ def converse(
     console: Console,
     dry_run: bool,
     model: str | None,
+    approved: bool = False,
 ) -> tuple[Report | None, ExitCode]:
-    """Send one prompt file through the agent with nobody to ask; map the outcome to an exit code."""
+    """Send one prompt file through the agent with nobody to ask; map the outcome to an exit code.
+
+    ``approved`` is the validated front matter's ``approve`` (a YAML boolean, never a string).
+    """
     from agent.adapters.progress import ProgressPrinter
     from agent.context import AgentContext
     from agent.conversation import Conversation
@@ -120,7 +172,7 @@ def converse(
         front_matter=front_matter,
         stated_text=body,
         dry_run=dry_run,
-        pre_approved=bool(front_matter.get("approve")),
+        pre_approved=approved,
         progress=printer,
     )
     conversation = Conversation(load_model(model), context=context, model_label=model_name(model))
@@ -140,6 +192,9 @@ def converse(
     if turn.reports:
         report = turn.reports[-1]
         return report, STATUS_CODES[report.status]
+    if turn.errors and not turn.plans:
+        err(f"{path}: error: {turn.errors[-1]}")
+        return None, ExitCode.USAGE
     if dry_run and turn.plans:
         plan = Plan.model_validate(turn.plans[-1])
         return Report(
@@ -203,16 +258,23 @@ def _write_reports(
     report: Report, source: Path, md: Path | None, js: Path | None, *, several: bool
 ) -> None:
     from agent.report import render_json, render_markdown
+    from tools.errors import InputError
 
     for target, render in ((md, render_markdown), (js, render_json)):
         if target is None:
             continue
-        if several:
-            target = target.with_name(f"{target.stem}-{source.stem}{target.suffix}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(render(report), encoding="utf-8")
+        target = report_target(target, source, several)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(render(report), encoding="utf-8")
+        except OSError as exc:
+            raise InputError(
+                f"The report could not be written to {str(target)!r}: {exc.strerror or exc}; "
+                f"the experiment itself ended {report.status}.",
+                hint="Give a path on a disk with room that you may write.",
+            ) from None
 
 
-def err(message: str) -> None:
-    """Print a message to standard error (never into a report)."""
-    print(message, file=sys.stderr, flush=True)
+def report_target(target: Path, source: Path, several: bool) -> Path:
+    """Return where ``source``'s report goes: ``target``, or ``target-<stem>`` for several files."""
+    return target.with_name(f"{target.stem}-{source.stem}{target.suffix}") if several else target

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from langgraph.runtime import Runtime
 
+from agent.deploy import add_refusals, data_refusals
 from agent.pipeline import distributed, policy
 from agent.pipeline.state import PipelineContext, PipelineState
 from agent.report.model import Failure
@@ -100,6 +101,10 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
         "stage", name="validate data", detail=f"{request.dataset}@{request.version}"
     )
     ctx = steps.load_context(treq)
+    columns = [*ctx.data.feature_names, ctx.entry.target, *ctx.data.dropped]
+    add_refusals(
+        runtime.context.refusals, data_refusals(ctx.entry.ref, ctx.entry.description, columns)
+    )
     job_id = runtime.context.job_id
     extra = {"trialrun.job_id": job_id} if job_id else {}
     parent = steps.open_parent(treq, ctx, extra_tags=extra)
