@@ -9,6 +9,8 @@ from typing import IO, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from tools.tracking.redact import redact
+
 
 class ProgressPrinter:
     """Receives pipeline events and shows trials done, the best value so far and the time left.
@@ -89,4 +91,4 @@ class ProgressPrinter:
             )
         else:
             line = f"[trialrun] {event}: {payload}"
-        print(line, file=self.stream, flush=True)
+        print(redact(line), file=self.stream, flush=True)

@@ -87,7 +87,13 @@ class PromptReader:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import FileHistory
 
-        self.session: Any = PromptSession(history=FileHistory(str(history)))
+        class RedactedHistory(FileHistory):
+            """The history file, holding each line redacted: a key typed once is not kept."""
+
+            def store_string(self, string: str) -> None:
+                super().store_string(redact(string))
+
+        self.session: Any = PromptSession(history=RedactedHistory(str(history)))
 
     def read(self, message: str, *, wake: threading.Event | None = None) -> str | None:
         """Prompt for a line; a set ``wake`` ends the prompt with None."""

@@ -18,6 +18,7 @@ from pandas.api import types as ptypes
 
 from tools.data.catalog import DatasetEntry
 from tools.data.validate import PreparedData
+from tools.tracking.redact import redact
 
 if TYPE_CHECKING:
     from mlflow.types import Schema
@@ -217,7 +218,7 @@ def _dataset_entity(entry: DatasetEntry, data: PreparedData) -> Any:
     """Build the dataset entity once per dataset and prepared data (trials reuse it)."""
     key = (entry.ref, entry.sha256, entry.location, id(data))
     if key not in _ENTITIES:
-        source = _source(entry.location)
+        source = _source(redact(entry.location))
         dataset = _curated_dataset_class()(
             source=source,
             name=entry.ref,

@@ -44,7 +44,8 @@ def client() -> Any:
 
 
 def ensure_experiment(name: str) -> str:
-    """Return the id of experiment ``name``, creating it when absent."""
+    """Return the id of experiment ``name`` (redacted), creating it when absent."""
+    name = redact(name)
     mlflow_client = client()
     try:
         experiment = mlflow_client.get_experiment_by_name(name)

@@ -21,6 +21,7 @@ from tools.data.catalog import Catalog
 from tools.data.load import load_curated
 from tools.data.validate import prepare, split
 from tools.tracking.dataset import dataset_tags, log_dataset
+from tools.tracking.redact import redact
 from tools.tracking.runs import RunWriter, client, ensure_experiment
 from tools.training import get_trainer
 from tools.training.metrics import Metric, Task, get_metric
@@ -56,8 +57,8 @@ class TuneRequest:
 
     @property
     def experiment_name(self) -> str:
-        """Return the MLflow experiment name."""
-        return self.experiment or f"{self.dataset}-{self.version}"
+        """Return the MLflow experiment name, redacted: it names the experiment and the study."""
+        return redact(self.experiment or f"{self.dataset}-{self.version}")
 
     def fingerprint(self) -> str:
         """Return a stable hash of everything that defines the study (not the time budget)."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from tools.errors import InputError
 from tools.jobs.model import LEGAL_TRANSITIONS, JobState
+from tools.tracking.redact import redact
 
 CLAIMS_KEPT_SECONDS = 7 * 24 * 3600
 """Seen deliveries older than this are forgotten (Slack retries within minutes)."""
@@ -205,6 +206,8 @@ class SlackStore:
             )
         if state.finished and current.finished_at is None:
             changes.setdefault("finished_at", time.time())
+        if isinstance(changes.get("reason"), str):
+            changes["reason"] = redact(changes["reason"])
         updated = replace(current, **changes)
         names = [f.name for f in fields(Experiment)][1:]
         self._run(
