@@ -12,6 +12,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from agent.context import AgentContext
 from agent.guards import (
     DeployGuard,
+    HistoryLimit,
     UsageCounter,
     approval_middleware,
     limit_middleware,
@@ -48,6 +49,7 @@ def build_agent(
         middleware=[
             UsageCounter(),
             DeployGuard(),
+            HistoryLimit(),
             *pii_middleware(),
             *limit_middleware(),
             approval_middleware(),

@@ -98,9 +98,11 @@ class AgentContext:
         refusals: What was refused (deploy requests, hidden instructions), newest last.
         usage: Model calls and tokens.
         pending_missing: Inputs the last run-experiment call found missing.
+        pending_problems: Why values it was given count as missing (not in the catalog).
         plans: Plans the run-experiment tool made in dry-run mode, newest last.
         errors: Input errors the run-experiment tool returned (a value nobody stated fits), newest
             last: where nobody can fix them (CI), they end the turn as a usage error.
+        deploy_seen: The ids of the messages the deploy guard has read.
     """
 
     mode: Mode = "chat"
@@ -115,8 +117,10 @@ class AgentContext:
     refusals: list[str] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     pending_missing: list[str] = field(default_factory=list)
+    pending_problems: list[str] = field(default_factory=list)
     plans: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    deploy_seen: set[str] = field(default_factory=set)
 
     def refuse(self, reason: str) -> None:
         """Record a refusal once."""

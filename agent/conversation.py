@@ -17,10 +17,12 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.types import Command
 
 from agent.context import AgentContext, Usage
-from agent.report.model import Plan, Report
 from agent.guards import redact_message
+from agent.report.model import Plan, Report
 
 MAX_INTERRUPTS_PER_TURN = 6
+MAX_MESSAGE_CHARS = 20_000
+"""The longest message read: a request or an answer, not pasted data."""
 
 
 class Responder(Protocol):
@@ -75,16 +77,34 @@ class Conversation:
         self.context = context or AgentContext()
         self.model_label = model_label or (model_name() if model is None else type(model).__name__)
         self.agent = build_agent(model or load_model(), self.context, checkpointer=checkpointer)
+        # A conversation kept on disk (a Slack thread) saves every step, so a restart mid-turn
+        # finds the tool call it left; one kept in memory saves once a turn ends: saving every
+        # step copied the whole history each time.
+        self.durability: Any = "async" if checkpointer is not None else "exit"
         self.config = {
             "configurable": {"thread_id": thread_id or uuid.uuid4().hex},
             "recursion_limit": RECURSION_LIMIT,
         }
 
     def send(self, text: str, responder: Responder) -> TurnResult:
-        """Send the person's message and run the turn to its end."""
+        """Send the person's message and run the turn to its end.
+
+        Raises:
+            InputError: The message is longer than :data:`MAX_MESSAGE_CHARS`.
+        """
+        if len(text) > MAX_MESSAGE_CHARS:
+            from tools.errors import InputError
+
+            raise InputError(
+                f"The message is {len(text):,} characters long; trialrun reads at most "
+                f"{MAX_MESSAGE_CHARS:,}.",
+                hint="Send the request itself, without pasted data or logs.",
+            )
         # Redacted before it enters the conversation: the checkpointer writes every message to
         # disk (a Slack thread's), and the guardrails would redact it for the model anyway.
-        return self._run({"messages": [HumanMessage(redact_message(text))]}, responder, TurnResult())
+        return self._run(
+            {"messages": [HumanMessage(redact_message(text))]}, responder, TurnResult()
+        )
 
     def pending(self) -> list[Any]:
         """Return the interrupts (a question, an approval) the conversation waits on, if any.
@@ -141,7 +161,9 @@ class Conversation:
         from agent.models import model_error
 
         try:
-            return self.agent.invoke(payload, self.config, context=self.context)
+            return self.agent.invoke(
+                payload, self.config, context=self.context, durability=self.durability
+            )
         except Exception as exc:
             failure = model_error(exc, self.model_label)
             if failure is None:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,13 @@ from langchain.agents.middleware import (
     ToolCallLimitMiddleware,
 )
 from langchain.agents.middleware.types import ModelRequest, ModelResponse
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    HumanMessage,
+    RemoveMessage,
+    SystemMessage,
+    ToolMessage,
+)
 
 from agent.context import AgentContext
 from agent.deploy import REFUSAL, deploy_phrases
@@ -32,6 +39,8 @@ from tools.tracking.redact import _SECRET_PATTERNS
 MAX_MODEL_CALLS = 8
 MAX_TOOL_CALLS = 8
 MAX_EXPERIMENTS_PER_TURN = 2
+MAX_HISTORY_MESSAGES = 200
+"""The most messages a conversation keeps (about fifty exchanges)."""
 # Every middleware hook is a graph step of its own, so one model call and its tools take about
 # fifteen. LangGraph's recursion limit must lie above the model-call cap: otherwise a looping
 # model crashes the turn (GraphRecursionError) before the cap can end it with an answer.
@@ -90,6 +99,15 @@ def pii_middleware() -> list[AgentMiddleware[Any, Any, Any]]:
     ]
 
 
+@functools.cache
+def _detectors() -> list[tuple[str, Any]]:
+    found = []
+    for middleware in pii_middleware():
+        assert isinstance(middleware, PIIMiddleware)
+        found.append((middleware.pii_type, middleware.detector))
+    return found
+
+
 def redact_message(text: str) -> str:
     """Return ``text`` as the guardrails show it to the model, and as it may be kept on disk.
 
@@ -99,9 +117,9 @@ def redact_message(text: str) -> str:
     """
     from tools.tracking.redact import redact
 
-    for middleware in pii_middleware():
-        matches = sorted(middleware.detector(text), key=lambda m: m["start"], reverse=True)
-        marker = f"[REDACTED_{middleware.pii_type.upper()}]"
+    for pii_type, detector in _detectors():
+        matches = sorted(detector(text), key=lambda m: m["start"], reverse=True)
+        marker = f"[REDACTED_{pii_type.upper()}]"
         for match in matches:
             text = text[: match["start"]] + marker + text[match["end"] :]
     return redact(text)
@@ -114,7 +132,15 @@ class DeployGuard(AgentMiddleware[Any, AgentContext, Any]):
         """Scan the person's words, the prompt file and tool results for deploy requests."""
         context: AgentContext = runtime.context
         sources: list[tuple[str, str]] = [("prompt file", context.stated_text)]
-        for message in state.get("messages", []):
+        # Each message is read once per conversation: reading the whole history before every
+        # model call made a long chat quadratic in its length.
+        if context.deploy_seen:
+            sources = []
+        fresh = [
+            m for m in state.get("messages", []) if not m.id or m.id not in context.deploy_seen
+        ]
+        context.deploy_seen.update(m.id for m in fresh if m.id)
+        for message in fresh:
             if isinstance(message, HumanMessage):
                 sources.append(("request", str(message.content)))
             elif isinstance(message, ToolMessage) and message.name != "ask_user":
@@ -141,6 +167,32 @@ class DeployGuard(AgentMiddleware[Any, AgentContext, Any]):
             base = request.system_message.content if request.system_message else ""
             request = request.override(system_message=SystemMessage(f"{base}{note}"))
         return handler(request)
+
+
+class HistoryLimit(AgentMiddleware[Any, AgentContext, Any]):
+    """Keep the conversation to its last :data:`MAX_HISTORY_MESSAGES` messages.
+
+    Every step of the agent copies the whole history into its checkpoint, so without a cap each
+    message of a long chat cost more than the one before (1,200 lines took 74 s), and a language
+    model's context would overflow. The cut falls before a message of the person's, so a tool
+    call is never separated from its result; values stated before it count as never stated.
+    """
+
+    def before_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        """Remove the oldest exchanges once the history is over the cap."""
+        messages = state.get("messages", [])
+        if len(messages) <= MAX_HISTORY_MESSAGES:
+            return None
+        first_kept = next(
+            (
+                i
+                for i in range(len(messages) - MAX_HISTORY_MESSAGES, len(messages))
+                if isinstance(messages[i], HumanMessage)
+            ),
+            len(messages) - 1,
+        )
+        old = [RemoveMessage(id=m.id) for m in messages[:first_kept] if m.id]
+        return {"messages": old} if old else None
 
 
 class UsageCounter(AgentMiddleware[Any, AgentContext, Any]):

@@ -31,7 +31,9 @@ _LETTER = r"[^\W\d_]"
 # space): "d e p l o y", "d.e.p.l.o.y", "d. e. p". Two spaces end the run, so spaced-out words
 # stay apart.
 _SPACED = re.compile(rf"(?<!\w){_LETTER}(?:(?:\s|[^\w\s]\s?|_){_LETTER}(?!\w)){{2,}}")
-_INNER = re.compile(rf"{_LETTER}+(?:[.\-_*·'’`|~+]+{_LETTER}+)+")
+# Anchored at the start of a word and possessive: a long run of letters must not be tried from
+# every position (a pasted 100,000-character word took minutes).
+_INNER = re.compile(rf"(?<!{_LETTER}){_LETTER}++(?:[.\-_*·'’`|~+]++{_LETTER}++)+")
 _SEPARATORS = re.compile(r"[\W_]+")
 
 
