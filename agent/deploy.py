@@ -41,7 +41,7 @@ _ENGLISH = (
     rf"\bmake\s+{_OBJECT}\s+(?:go\s+)?live\b",
     rf"\b{_OBJECT}\s+(?:goes|go|going|will\s+go|should\s+go)\s+live\b",
     rf"\bmake\s+{_OBJECT}\s+(?:publicly\s+)?available\s+(?:to|for|in|on|via|through|as|behind)\s+"
-    rf"(?:the\s+)?(?:users?|customers?|clients?|everyone|production|prod|apps?|the\s+app|inference|"
+    rf"(?:(?:the|our|all|my|your|every)\s+)?(?:users?|customers?|clients?|everyone|production|prod|apps?|the\s+app|inference|"
     rf"predictions?|online|{_SURFACE})\b",
     rf"\b(?:put|place|stand|get)\s+{_OBJECT}\s+(?:live|online|in\s+front\s+of\s+(?:users|customers|"
     r"clients))\b",
@@ -88,10 +88,12 @@ _LANGUAGES = (
     r"bereit\b",
     r"\bin\s+(?:die\s+)?produktion\s+(?:\w+\s+)?(?:bring\w*|nehm\w*|geb\w*|stell\w*|uberfuhr\w*|"
     r"schieb\w*)",
+    r"\b(?:bring\w*|nehm\w*|stell\w*|uberfuhr\w*|schieb\w*)\s+(?:\w+\s+){0,5}in\s+(?:die\s+)?"
+    r"produktion\b",
     r"\bproduktiv\s+(?:setz|nehm|schalt)\w*",
     # Portuguese
     r"\bimplant(?:ar|e|em|ado|acao)\s+(?:o|os|um|nosso|meu|este|em)\b",
-    r"\b(?:coloc\w*|por|ponha|leve|levar|mand\w*|suba|subir)\s+(?:\w+\s+){0,3}?em\s+producao\b",
+    r"\b(?:coloc\w*|coloqu\w*|por|ponha|leve|levar|mand\w*|suba|subir)\s+(?:\w+\s+){0,3}?em\s+producao\b",
     rf"\b(?:registr\w*|promov\w*|servir|sirva|publi\w*)\s+(?:o|os|um|nosso|meu|este)\s+(?:\w+\s+)?"
     rf"{_MODEL_WORDS}\b",
     # Italian

@@ -53,13 +53,15 @@ def load_model(name: str | None = None) -> BaseChatModel:
         return init_chat_model(name, **kwargs)
     except ImportError as exc:
         raise ConfigError(
-            f"Model {name!r} needs its provider's package, which is not installed ({exc}). "
-            "Install it (pip install langchain-<provider>), or use --model offline."
+            f"Model {name!r} (--model or TRIALRUN_MODEL) needs its provider's package, which is not "
+            f"installed ({exc}). Install it (pip install langchain-<provider>), or use --model "
+            "offline."
         ) from None
     except ValueError as exc:
         raise ConfigError(
-            f"Model {name!r} is not one langchain can load: {str(exc).splitlines()[0][:200]} "
-            "Write PROVIDER:MODEL (openai:gpt-4.1-mini), or use --model offline."
+            f"Model {name!r} (--model or TRIALRUN_MODEL) is not one langchain can load: "
+            f"{str(exc).splitlines()[0][:200]} Write PROVIDER:MODEL (openai:gpt-4.1-mini), or use "
+            "--model offline."
         ) from None
     except Exception as exc:  # the provider's client refusing its settings, e.g. no API key
         raise ConfigError(

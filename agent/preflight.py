@@ -37,7 +37,7 @@ def check_request(request: ExperimentRequest) -> list[str]:
         raise InputError(
             f"Target {request.target!r} is not a column of {entry.ref}.",
             field="target",
-            hint=f"Columns are: {shown}.",
+            hint=f"Use one of its columns: {shown}.",
         )
     return data_refusals(entry.ref, entry.description, columns or [])
 

@@ -25,7 +25,7 @@ from tools.errors import InputError, PolicyError
 from tools.userfiles import UserFileError, decode_text, load_yaml
 
 ALLOWED_FIELDS = tuple(RequestDraft.model_fields)
-MAX_PROMPT_BYTES = 100_000
+MAX_PROMPT_BYTES = 20_000
 """The largest prompt file read: a request, not a dataset."""
 DEPLOY_KEY = re.compile(
     r"deploy|regist|promot|publish|alias|champion|endpoint|production|^serv(?:e|ing)|^stag(?:e|ing)"
@@ -101,7 +101,10 @@ def read_prompt_file(path: str | Path) -> PromptFile:
     try:
         front = load_yaml("\n".join(lines[start + 1 : end]), first_line=start + 2)
     except UserFileError as exc:
-        raise PromptFileError(f"{path}: the front matter is not valid YAML: {exc}.") from None
+        raise PromptFileError(
+            f"{path}: the front matter is not valid YAML: {exc}.",
+            hint="Fix it there (quote a value that holds ': ' or starts with a special character).",
+        ) from None
     front = {} if front is None else front
     if not isinstance(front, dict):
         raise PromptFileError(
@@ -166,8 +169,26 @@ _HINTS = {
     "string_too_short": "give a value, or leave the field out",
     "list_type": "write a list, such as [1, 2, 3]",
     "dict_type": "write a mapping, such as {trials: 20, seconds: 600}",
+    "model_type": "write a mapping, such as {trials: 20, seconds: 600}",
     "extra_forbidden": "remove it",
 }
+
+
+def _range_hint(error: Any) -> str | None:
+    ctx = error.get("ctx") or {}
+    bounds = {
+        "greater_than_equal": ("ge", "use a value of at least {}"),
+        "greater_than": ("gt", "use a value above {}"),
+        "less_than_equal": ("le", "use a value of at most {}"),
+        "less_than": ("lt", "use a value below {}"),
+        "too_long": ("max_length", "give at most {} items"),
+        "too_short": ("min_length", "give at least {} items"),
+    }
+    if error["type"] in bounds:
+        key, text = bounds[error["type"]]
+        if key in ctx:
+            return text.format(ctx[key])
+    return None
 
 
 def short(value: Any) -> str:
@@ -180,18 +201,28 @@ def short(value: Any) -> str:
 
 def describe_validation_error(exc: ValidationError) -> str:
     """Return pydantic's errors as one readable clause per field: the value, what is wrong, a fix."""
-    parts = []
+    parts: list[str] = []
     errors = exc.errors()
     for error in errors[:MAX_ERRORS_SHOWN]:
         where = ".".join(str(p) for p in error["loc"]) or "request"
         message = error["msg"]
+        if error["loc"][:1] == ("runtime",):
+            if not any(p.startswith("runtime=") for p in parts):
+                parts.append(
+                    f"runtime={short(error.get('input'))}: write local, or "
+                    "{kubernetes: {namespace: NAME}} with a DNS-1123 namespace"
+                )
+            continue
         if error["type"] == "literal_error" and "expected" in error.get("ctx", {}):
-            message = f"must be one of {error['ctx']['expected']}"
+            message = f"use one of {error['ctx']['expected']}"
         elif error["type"].startswith("value_error"):
             message = message.removeprefix("Value error, ")
-        hint = _HINTS.get(error["type"])
+        hint = _HINTS.get(error["type"]) or _range_hint(error)
         if error["type"] == "missing":
             parts.append(f"{where} is required")
+            continue
+        if not error["loc"]:  # a rule across fields: the whole request is no value to quote
+            parts.append(message)
             continue
         parts.append(
             f"{where}={short(error.get('input'))}: {message}" + (f" ({hint})" if hint else "")

@@ -68,7 +68,7 @@ def _check_seeds(value: list[int] | None) -> list[int] | None:
     if len(set(value)) != len(value):
         raise ValueError(f"seeds {value!r} repeat a value; give distinct seeds")
     if any(s < 0 or s > 2**32 - 1 for s in value):
-        raise ValueError(f"seeds {value!r} must each be between 0 and 4294967295")
+        raise ValueError(f"seeds {value!r} must each be between 0 and 4294967295; use such seeds")
     return value
 
 
@@ -145,7 +145,7 @@ class _Fields(BaseModel):
         if metric and self.direction and METRICS[metric].direction != self.direction:
             raise ValueError(
                 f"direction {self.direction!r} contradicts metric {metric!r}, which is "
-                f"{METRICS[metric].direction}d"
+                f"{METRICS[metric].direction}d; remove direction or pick another metric"
             )
         return self
 

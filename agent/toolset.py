@@ -134,6 +134,7 @@ def _run_experiment(context: AgentContext, state: Any, proposed: dict[str, Any])
     )
     if grounded.missing:
         context.pending_missing = list(grounded.missing)
+        context.pending_problems = [p for p in grounded.problems if "not in the catalog" in p]
         return _result(
             status="needs_input",
             missing=grounded.missing,
@@ -156,6 +157,7 @@ def _run_experiment(context: AgentContext, state: Any, proposed: dict[str, Any])
         context.pending_missing = missing
         return _result(status="needs_input", missing=missing, problems=grounded.problems)
     context.pending_missing = []
+    context.pending_problems = []
     sources = {name.split(".")[0]: source for name, source in grounded.sources.items()}
     approved = bool(context.pre_approved or context.policy.reasons(_budget(draft)))
     request = draft.model_copy(update={"approve": draft.approve or approved}).complete()
@@ -207,6 +209,10 @@ def ask_user(  # noqa: D417 - runtime is injected by langchain, not shown to the
     """
     wanted = list(dict.fromkeys([*runtime.context.pending_missing, *missing]))
     text = question_for(wanted, catalog_names()) if wanted else question
+    problems = runtime.context.pending_problems
+    if wanted and problems:
+        # Say why a value the person gave is asked for again: it is not in the catalog.
+        text = f"{'; '.join(problems)}. {text}"
     answer = interrupt({"kind": "ask", "question": text, "missing": wanted})
     return str(answer)
 

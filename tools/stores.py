@@ -85,7 +85,10 @@ def _check_folder(folder: Path, what: str, variable: str) -> None:
             f"point {variable} at a folder that exists."
         )
     if not folder.is_dir():
-        raise Unreachable(f"{what} cannot be used: {str(folder)!r} is not a folder.")
+        raise Unreachable(
+            f"{what} cannot be used: {str(folder)!r} is not a folder. Point {variable} at a "
+            "path in a folder."
+        )
     if not os.access(folder, os.W_OK | os.X_OK):
         raise Unreachable(
             f"{what} cannot be used: the folder {str(folder)!r} is not writable (a SQLite store "
@@ -99,7 +102,9 @@ def _check_sqlite_file(path: Path, what: str, variable: str) -> None:
     if not path.exists():
         return
     if not path.is_file():
-        raise Unreachable(f"{what} cannot be used: {str(path)!r} is not a file.")
+        raise Unreachable(
+            f"{what} cannot be used: {str(path)!r} is not a file. Point {variable} at a file."
+        )
     if not os.access(path, os.R_OK | os.W_OK):
         raise Unreachable(
             f"{what} cannot be used: {str(path)!r} is not readable and writable. Fix its "

@@ -72,18 +72,19 @@ class _StrictLoader(yaml.SafeLoader):
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
 
-    def __init__(self, stream: str):
+    def __init__(self, stream: str, *, aliases: bool = False):
         super().__init__(stream)
         self._depth = 0
+        self._aliases = aliases
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
         where = _where(event.start_mark)
-        if isinstance(event, AliasEvent):
+        if isinstance(event, AliasEvent) and not self._aliases:
             raise UserFileError(
                 f"{where}: YAML aliases (*{event.anchor}) are not allowed; write the value out"
             )
-        if getattr(event, "anchor", None):
+        if getattr(event, "anchor", None) and not self._aliases:
             raise UserFileError(
                 f"{where}: YAML anchors (&{event.anchor}) are not allowed; write the value out"
             )
@@ -131,12 +132,14 @@ def _where(mark: Any) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}"
 
 
-def load_yaml(text: str, *, first_line: int = 1) -> Any:
+def load_yaml(text: str, *, first_line: int = 1, aliases: bool = False) -> Any:
     """Parse ``text`` strictly (see the module docstring) and return its value.
 
     Args:
         text: The YAML document.
         first_line: The line of the file ``text`` starts on, so messages name the file's lines.
+        aliases: Allow anchors and aliases (PyYAML's own dumper writes them for a repeated value,
+            as in a catalog written by a script).
 
     Raises:
         UserFileError: Invalid YAML, or one of the refused constructs; the message is one line
@@ -144,7 +147,11 @@ def load_yaml(text: str, *, first_line: int = 1) -> Any:
     """
     padded = "\n" * (first_line - 1) + text
     try:
-        return yaml.load(padded, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = _StrictLoader(padded, aliases=aliases)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except UserFileError:
         raise
     except yaml.MarkedYAMLError as exc:

@@ -180,7 +180,8 @@ def converse(
     with printer, cancel_on_interrupt(context.cancel):
         turn = conversation.send(message, NobodyToAsk())
     if turn.unanswered:
-        err(f"{path}: missing required inputs: {', '.join(turn.unanswered)}")
+        why = "".join(f"; {p}" for p in context.pending_problems)
+        err(f"{path}: missing required inputs: {', '.join(turn.unanswered)}{why}")
         return _needs_input(path, turn.unanswered), ExitCode.MISSING_INPUTS
     if turn.rejected:
         reason = (

@@ -183,19 +183,28 @@ class Catalog:
         resolved = settings.catalog_path(path).resolve()
         if not resolved.exists():
             return cls(resolved)
-        try:
-            raw = yaml.safe_load(resolved.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        from tools.userfiles import UserFileError, decode_text, load_yaml
+
+        if resolved.is_dir():
             raise InputError(
-                f"The catalog {str(resolved)!r} is not valid YAML: {exc}",
+                f"The catalog {str(resolved)!r} is a directory.",
+                field="catalog",
+                hint="Point --catalog or TRIALRUN_CATALOG at the catalog file (datasets.yaml).",
+            )
+        try:
+            raw = load_yaml(decode_text(resolved.read_bytes()), aliases=True)
+        except (UserFileError, OSError) as exc:
+            raise InputError(
+                f"The catalog {str(resolved)!r} is not valid YAML: {exc}.",
                 field="catalog",
                 hint="Fix the file, or point --catalog at another one.",
-            ) from exc
+            ) from None
         raw = {} if raw is None else raw
         if not isinstance(raw, dict) or not isinstance(raw.get("datasets") or [], list):
             raise InputError(
                 f"The catalog {str(resolved)!r} must be a mapping with a 'datasets' list.",
                 field="catalog",
+                hint="Write it as 'datasets:' followed by one entry per dataset version.",
             )
         items = enumerate(raw.get("datasets") or [])
         catalog = cls(resolved, (_parse_entry(resolved, i, item) for i, item in items))

@@ -107,13 +107,17 @@ def read_table(location: str) -> pd.DataFrame:
     """
     import pandas as pd
 
+    if not is_url(location) and Path(location).is_dir():
+        _check_local(location)
     kind = _format(location)
     if not is_url(location):
         _check_local(location)
     try:
         frame = pd.read_parquet(location) if kind == "parquet" else pd.read_csv(location)
     except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{location!r} is empty.", field="path") from exc
+        raise DataError(
+            f"{location!r} is empty.", field="path", hint="Give a file with a header and rows."
+        ) from exc
     except FileNotFoundError as exc:
         raise DataError(f"No file at {location!r}.", field="path") from exc
     except ImportError as exc:
@@ -130,8 +134,9 @@ def read_table(location: str) -> pd.DataFrame:
         raise DataError(f"{location!r} has no columns.", field="path")
     if len(frame) == 0:
         raise DataError(
-            f"{location!r} has no rows (columns: {', '.join(map(str, frame.columns))}).",
+            f"{location!r} has no rows (columns: {', '.join(map(str, frame.columns[:30]))}).",
             field="path",
+            hint="Add the rows below the header.",
         )
     return frame
 
@@ -154,7 +159,9 @@ def read_header(location: str) -> list[str]:
             return [str(name) for name in pq.read_schema(location).names]
         first = pd.read_csv(location, header=None, nrows=1, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{location!r} is empty.", field="path") from exc
+        raise DataError(
+            f"{location!r} is empty.", field="path", hint="Give a file with a header and rows."
+        ) from exc
     except ImportError as exc:
         raise _missing_fsspec(location, exc) from exc
     except (OSError, ValueError) as exc:

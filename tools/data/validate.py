@@ -103,7 +103,8 @@ def _check_frame(df: pd.DataFrame, entry: DatasetEntry) -> dict[str, str]:
         raise DataError(
             f"Target column {entry.target!r} is not in the file.",
             field="target",
-            hint=f"Columns are: {_quote(df.columns[:30])}{' ...' if df.shape[1] > 30 else ''}.",
+            hint=f"Use one of the columns: {_quote(df.columns[:30])}"
+            f"{' ...' if df.shape[1] > 30 else ''}.",
         )
     dropped = {c: "pii" for c in entry.roles.pii}
     dropped.update({c: "id" for c in entry.roles.id if c not in dropped})
@@ -177,7 +178,11 @@ def _check_target(y: pd.Series, target: str) -> None:
     if ptypes.is_float_dtype(y.dtype):
         infinite = int(np.isinf(y.to_numpy(dtype=float)).sum())
         if infinite:
-            raise DataError(f"Target {target!r} has {infinite} infinite value(s).", field="target")
+            raise DataError(
+                f"Target {target!r} has {infinite} infinite value(s).",
+                field="target",
+                hint="Drop those rows or replace the values with finite numbers.",
+            )
     if ptypes.is_datetime64_any_dtype(y.dtype) or ptypes.is_timedelta64_dtype(y.dtype):
         raise DataError(
             f"Target {target!r} has unsupported dtype {str(y.dtype)!r}.",

@@ -26,6 +26,15 @@ RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 MAX_PARAM_LENGTH = 6000
 
 
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+}
+"""MLflow's HTTP retries as trialrun sets them unless the person did: a tracking server that
+stops mid-study fails a write in seconds (MLflow's own seven retries take over four minutes)."""
+
+
 def client() -> Any:
     """Return an ``MlflowClient`` on trialrun's tracking URI.
 
@@ -34,6 +43,9 @@ def client() -> Any:
     :mod:`tools.settings` reads it as the person's choice (artifacts would leave ``mlartifacts/``).
     """
     import mlflow
+
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
 
     uri = settings.tracking_uri()
     exported = os.environ.get("MLFLOW_TRACKING_URI")

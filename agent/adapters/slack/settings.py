@@ -88,7 +88,9 @@ class SlackSettings:
         for name in ("max_per_workspace", "max_per_user", "workers"):
             value = getattr(changed, name)
             if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}.")
+                raise ConfigError(
+                    f"{name} must be a whole number of at least 1, got {value!r}; give 1 or more."
+                )
         if not changed.api_url.endswith("/"):
             changed = replace(changed, api_url=changed.api_url + "/")
         return changed
@@ -125,7 +127,9 @@ def count_from_env(name: str, default: int) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise ConfigError(f"{name} must be a whole number of at least 1, got {raw!r}.")
+        raise ConfigError(
+            f"{name} must be a whole number of at least 1, got {raw!r}; set one, or unset it."
+        )
     return value
 
 
@@ -139,5 +143,7 @@ def seconds_from_env(name: str, default: float) -> float:
     except ValueError:
         value = -1.0
     if value < 0:
-        raise ConfigError(f"{name} must be a number of seconds of 0 or more, got {raw!r}.")
+        raise ConfigError(
+            f"{name} must be a number of seconds of 0 or more, got {raw!r}; set one, or unset it."
+        )
     return value
