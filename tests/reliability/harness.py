@@ -311,3 +311,65 @@ def make_template(directory: Path) -> Path:
     with _inside(directory):
         write_examples(Path("data"), Catalog.load("datasets.yaml"))
     return directory
+
+
+SECRETS = (
+    "sk-proj-Q8vT3xLm2Nw9Kp4Rj7Yb1Hc",
+    "AKIAQWERTYUIOPASDFGH",
+    "ada.lovelace@example.com",
+    "hunter2secret",
+    "+44 20 7946 0958",
+)
+"""Secrets and personal data planted in every input the leak scan can reach."""
+
+
+def leak_scan(directory: Path, template: Path) -> tuple[Outcome, dict[str, int], int]:
+    """Run one tuning experiment with :data:`SECRETS` planted everywhere; find them again.
+
+    Planted in the prompt file's experiment name and body, and in every catalog entry's
+    description. Every file left in ``directory`` is scanned (MLflow store, artifacts, Optuna
+    storage, trialrun's home, the reports) but the two inputs themselves, and so is what was
+    printed.
+
+    Returns:
+        The outcome, the bytes of secrets found per file (and ``printed output``), the bytes
+        scanned.
+    """
+    import yaml
+    from cases import front
+
+    body = f"Contact {SECRETS[2]} or {SECRETS[4]}; my key is {SECRETS[0]}, aws {SECRETS[1]}."
+    text = front(body, experiment=f'"exp {SECRETS[2]} token={SECRETS[3]}"', optimize="true")
+    text = text.replace("{trials: 1, seconds: 10, cpus: 1}", "{trials: 2, seconds: 20, cpus: 1}")
+
+    def plant(root: Path) -> None:
+        path = root / "datasets.yaml"
+        document = yaml.safe_load(path.read_text())
+        for entry in document["datasets"]:
+            entry["description"] = f"owner {SECRETS[2]}, password={SECRETS[3]}, {SECRETS[0]}"
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    case = Case(
+        "planted-secrets",
+        "leak",
+        0,
+        argv=("run", "p.md", "--report-md", "r.md", "--report-json", "r.json"),
+        files={"p.md": text},
+        prepare=plant,
+        control=True,
+    )
+    outcome = run_case(case, directory, template)
+    hits: dict[str, int] = {}
+    scanned = 0
+    for path in sorted(directory.rglob("*")):
+        if not path.is_file() or path.name in ("datasets.yaml", "p.md"):
+            continue
+        data = path.read_bytes()
+        scanned += len(data)
+        found = sum(data.count(s.encode()) * len(s) for s in SECRETS)
+        if found:
+            hits[str(path.relative_to(directory))] = found
+    printed = sum(outcome.output.count(s) * len(s) for s in SECRETS)
+    if printed:
+        hits["printed output"] = printed
+    return outcome, hits, scanned
