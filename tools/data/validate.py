@@ -2,8 +2,8 @@
 
 Every failure is a :class:`~tools.errors.DataError` naming the column or value and what to do.
 Identifier and PII columns are dropped first, so no later message or result carries their values.
-String columns become pandas ``category`` columns, which XGBoost (``enable_categorical=True``) and
-LightGBM both take as categorical features.
+String columns are categorical features; :class:`~tools.training.encoding.FrameEncoding` turns
+the validated table into what the boosters read, the same way a logged model does at serving.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pandas.api import types as ptypes
 
 from tools.data.catalog import TASKS, DatasetEntry, Task
 from tools.errors import DataError, InputError
+from tools.training.encoding import FrameEncoding
 
 MIN_ROWS = 20
 """Fewest rows a dataset may have: below this a validation share says nothing."""
@@ -38,7 +39,8 @@ class PreparedData:
     """A validated dataset ready for training.
 
     Attributes:
-        X: Feature columns (identifier and PII columns removed, strings as ``category``).
+        X: Feature columns as the boosters read them (identifier and PII columns removed, the
+            columns encoded by ``encoding``).
         y: The target: class codes ``0..K-1`` for classification, floats for regression.
         task: The task trained.
         n_classes: Class count for classification, None for regression.
@@ -46,6 +48,8 @@ class PreparedData:
         feature_names: The columns of ``X``, in order.
         categorical_features: The ``category`` columns of ``X``.
         dropped: Each removed column with why (``"pii"`` or ``"id"``).
+        encoding: How a frame with the file's columns becomes ``X`` (training and serving).
+        raw: The file's columns without the target, as read: what a user hands a logged model.
     """
 
     X: pd.DataFrame
@@ -56,6 +60,8 @@ class PreparedData:
     feature_names: list[str]
     categorical_features: list[str]
     dropped: dict[str, str]
+    encoding: FrameEncoding
+    raw: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -363,6 +369,7 @@ def prepare(
         InputError: ``task`` or ``valid_fraction`` is not a valid choice.
     """
     _check_fraction(valid_fraction)
+    df = df.reset_index(drop=True)
     dropped = _check_frame(df, entry)
     y = df[entry.target]
     _check_target(y, entry.target)
@@ -376,7 +383,11 @@ def prepare(
     if labels is not None:
         _check_class_sizes(codes, labels, valid_fraction, entry.target)
     features = df.drop(columns=[entry.target, *dropped])
-    X = _prepare_features(features, y, codes, chosen, entry.target)
+    converted = _prepare_features(features, y, codes, chosen, entry.target)
+    encoding = FrameEncoding.fit(
+        features, converted, task=chosen, labels=labels, label_dtype=str(y.dtype)
+    )
+    X = encoding.encode(features)
     return PreparedData(
         X=X,
         y=codes,
@@ -388,6 +399,8 @@ def prepare(
             str(c) for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)
         ],
         dropped=dropped,
+        encoding=encoding,
+        raw=df.drop(columns=[entry.target]),
     )
 
 

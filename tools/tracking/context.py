@@ -18,6 +18,7 @@ TRACKED_LIBRARIES = (
     "lightgbm",
     "scikit-learn",
     "pandas",
+    "numpy",
 )
 
 

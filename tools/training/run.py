@@ -18,8 +18,8 @@ from pydantic import BaseModel
 
 from tools.data.catalog import DatasetEntry
 from tools.data.validate import PreparedData, Split
-from tools.tracking.context import library_versions
 from tools.tracking.dataset import dataset_tags, log_dataset
+from tools.tracking.models import Member, log_model
 from tools.tracking.runs import DeferredWrites, RunWriter, tracked
 from tools.training import get_trainer
 from tools.training.base import FitResult, FitSpec
@@ -182,7 +182,7 @@ def train_tracked(
             writer.log(params=run_params)
             raise
         extra = outcome_tags(fit) if outcome_tags else {}
-        output = _record(writer, trainer, fit, metric, params, run_params, options, extra)
+        output = _record(writer, ctx, fit, metric, params, run_params, options, extra)
         if store is not None:
             store.clear()
     return TrainOutcome(
@@ -207,7 +207,7 @@ def _run_params(
 
 def _record(
     writer: RunWriter,
-    trainer: Any,
+    ctx: DataContext,
     fit: FitResult,
     metric: Metric,
     params: dict[str, Any],
@@ -239,8 +239,10 @@ def _record(
     writer.log_text(json.dumps(fit.importances, indent=1), "feature_importances.json")
     model_uri = None
     if options.log_model:
-        model_uri = trainer.log_model(
-            fit.model, run_id=writer.run_id, pip_requirements=pip_requirements(run_params["family"])
+        model_uri = log_model(
+            [Member(run_params["family"], fit.model)],
+            encoding=ctx.data.encoding,
+            run_id=writer.run_id,
         )
     return ModelTrainerOutput(
         model_artifact_path=model_uri,
@@ -250,13 +252,6 @@ def _record(
         mlflow_run_id=writer.run_id,
         training_time_seconds=fit.seconds,
     )
-
-
-def pip_requirements(family: str) -> list[str]:
-    """Return explicit pip requirements for a logged model (inference costs seconds a model)."""
-    versions = library_versions()
-    wanted = [family, "scikit-learn", "pandas"]
-    return [f"{name}=={versions[name]}" if name in versions else name for name in wanted]
 
 
 def _fingerprint(

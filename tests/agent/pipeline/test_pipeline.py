@@ -58,6 +58,11 @@ def test_a_tuning_experiment_reports_read_back_numbers(examples_catalog, trackin
     assert summary.best_value == runs[summary.best_run_id].data.metrics["valid_roc_auc"]
     assert summary.delta == pytest.approx(summary.best_value - summary.baseline_value)
     assert [s.seed for s in summary.seeds] == [1, 2]
+    served = [
+        c for c in report.verification.checks if c.name == "final model serves through pyfunc"
+    ]
+    assert [c.run_id for c in served] == [s.run_id for s in summary.seeds]
+    assert all(c.passed and "= recorded" in c.detail for c in served)
     for seed in summary.seeds:
         assert runs[seed.run_id].data.metrics["valid_roc_auc"] == seed.value
         assert runs[seed.run_id].data.tags["trialrun.seed"] == str(seed.seed)
@@ -152,3 +157,19 @@ def test_cancel_during_tuning_kills_the_runs_and_says_so(examples_catalog, track
     runs = client().search_runs([e.experiment_id for e in client().search_experiments()])
     assert all(r.info.status != "RUNNING" for r in runs)
     assert report.summary.trials.get("COMPLETE", 0) + report.summary.trials.get("PRUNED", 0) < 50
+
+
+def test_verification_fails_a_final_model_whose_served_score_is_not_the_recorded_one(
+    examples_catalog, tracking_store
+):
+    from agent.pipeline.verify import check_model_serves
+    from tools.tuning.experiment import TuneRequest, load_context, open_parent, train_finals
+
+    treq = TuneRequest(dataset="breast_cancer", version="v1", metric="roc_auc", max_rounds=20)
+    ctx = load_context(treq)
+    (final,) = train_finals(treq, ctx, open_parent(treq, ctx), family="lightgbm", params={})
+
+    recorded = final.fit.valid_score
+    assert check_model_serves(final, ctx, metric="roc_auc", recorded=recorded).passed
+    off = check_model_serves(final, ctx, metric="roc_auc", recorded=recorded - 0.01)
+    assert not off.passed and f"{recorded - 0.01!r} recorded" in off.detail

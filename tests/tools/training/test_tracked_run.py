@@ -167,9 +167,11 @@ def test_the_logged_model_loads_with_pyfunc_and_predicts_like_the_trained_one(
     output = outcome.output
     assert output.model_artifact_path is not None
     model = mlflow.pyfunc.load_model(output.model_artifact_path)
-    X = cancer.split.X_valid
-    expected = get_trainer(family).predict(outcome.fit.model, X)
-    np.testing.assert_allclose(np.asarray(model.predict(X)).reshape(expected.shape), expected)
+    rows = cancer.data.raw.loc[cancer.split.X_valid.index]
+    expected = get_trainer(family).predict(outcome.fit.model, cancer.split.X_valid)
+    proba = model.predict(rows, params={"predict_method": "predict_proba"})
+    np.testing.assert_allclose(proba[1].to_numpy(), expected)
+    assert model.predict(rows).tolist() == (expected > 0.5).astype(int).tolist()
 
 
 def test_the_trainer_output_contract_has_every_field(
