@@ -92,8 +92,13 @@ def _check_fraction(valid_fraction: float) -> None:
         )
 
 
-def _check_frame(df: pd.DataFrame, entry: DatasetEntry) -> dict[str, str]:
-    """Check the table's shape, target and declared roles; return the columns to drop."""
+def check_frame(df: pd.DataFrame, entry: DatasetEntry) -> dict[str, str]:
+    """Check the table's shape, target and declared roles; return the columns to drop.
+
+    Raises:
+        DataError: No rows or columns, repeated column names, a missing target, a declared
+            column not in the file, or a target declared id or PII.
+    """
     if df.shape[1] == 0 or len(df) == 0:
         raise DataError(f"Dataset {entry.ref!r} has {len(df)} rows and {df.shape[1]} columns.")
     duplicated = list(dict.fromkeys(df.columns[df.columns.duplicated()]))
@@ -164,6 +169,46 @@ def _infer_task(y: pd.Series) -> Task:
         if not whole or distinct > MAX_INFERRED_CLASSES:
             return "regression"
     return "binary" if distinct == 2 else "multiclass"
+
+
+@dataclass(frozen=True)
+class TaskChoice:
+    """The task of a target and how it was decided.
+
+    Attributes:
+        task: The task.
+        reason: How it was decided, in words (``given with --task``, or what the target holds).
+        alternative: The other reading of an ambiguous whole-number target, when there is one.
+    """
+
+    task: Task
+    reason: str
+    alternative: Task | None = None
+
+
+def explain_task(y: pd.Series, task: Task, *, given: bool, target: str) -> TaskChoice:
+    """Return how ``task`` follows from target ``y`` (or that it was given), and any ambiguity.
+
+    Whole numbers are the ambiguous case: at most :data:`MAX_INFERRED_CLASSES` distinct values
+    read as class codes, more as quantities, and either reading can be wrong.
+    """
+    distinct = int(y.nunique())
+    whole = _is_numeric(y) and bool(np.all(np.mod(y.to_numpy(dtype=float), 1) == 0))
+    alternative: Task | None = None
+    if whole and distinct > 2:
+        alternative = "regression" if task != "regression" else "multiclass"
+    if given:
+        return TaskChoice(task, "given with --task", None)
+    if not _is_numeric(y):
+        return TaskChoice(task, f"inferred: target {target!r} holds {distinct} distinct labels")
+    if not whole:
+        return TaskChoice(task, f"inferred: target {target!r} holds fractional numbers")
+    limit = MAX_INFERRED_CLASSES
+    if task == "regression":
+        why = f"{distinct} distinct whole numbers, more than the {limit} read as class codes"
+    else:
+        why = f"{distinct} distinct whole numbers (up to {limit} are read as class codes)"
+    return TaskChoice(task, f"inferred: target {target!r} holds {why}", alternative)
 
 
 def _choose_task(y: pd.Series, requested: str | None, target: str) -> Task:
@@ -370,7 +415,7 @@ def prepare(
     """
     _check_fraction(valid_fraction)
     df = df.reset_index(drop=True)
-    dropped = _check_frame(df, entry)
+    dropped = check_frame(df, entry)
     y = df[entry.target]
     _check_target(y, entry.target)
     if len(df) < MIN_ROWS:

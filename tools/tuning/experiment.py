@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from tools import settings as paths
-from tools.data.catalog import Catalog
+from tools.data.catalog import Catalog, DatasetEntry, recatalogue_command
 from tools.data.load import load_curated
-from tools.data.validate import prepare, split
+from tools.data.validate import explain_task, prepare, split
+from tools.errors import InputError
 from tools.tracking.dataset import dataset_tags, log_dataset
 from tools.tracking.runs import RunWriter, client, ensure_experiment
 from tools.training import get_trainer
-from tools.training.metrics import Metric, Task, get_metric
+from tools.training.metrics import METRICS, Metric, Task, get_metric, metrics_for
 from tools.training.run import DataContext, TrainOptions, TrainOutcome, train_tracked
 from tools.tuning.study import StudyOutcome, StudySettings, run_study
 
@@ -112,9 +113,46 @@ def load_context(request: TuneRequest) -> DataContext:
     if request.target and request.target != entry.target:
         entry = entry.model_copy(update={"target": request.target})
     data = prepare(frame, entry, task=request.task, valid_fraction=request.valid_fraction)
-    get_metric(request.metric, data.task)
+    try:
+        get_metric(request.metric, data.task)
+    except InputError as exc:
+        raise _metric_refusal(request, catalog, entry, frame, data.task, exc) from exc
     parts = split(data, seed=request.split_seed, valid_fraction=request.valid_fraction)
     return DataContext(entry=entry, data=data, split=parts, split_seed=request.split_seed)
+
+
+def _metric_refusal(
+    request: TuneRequest,
+    catalog: Catalog,
+    entry: DatasetEntry,
+    frame: Any,
+    task: Task,
+    error: InputError,
+) -> InputError:
+    """Say why the metric does not fit: the task, how it was decided, how to re-catalogue."""
+    if request.task is not None:
+        how = "asked for in the request"
+    else:
+        how = (
+            entry.task_reason
+            or explain_task(frame[entry.target], task, given=False, target=entry.target).reason
+        )
+    metric = METRICS.get(request.metric)
+    hint = f"For {task} use one of: {', '.join(metrics_for(task))}."
+    if metric is not None:
+        other: Task = "regression"
+        if "regression" not in metric.tasks:
+            other = "binary" if frame[entry.target].nunique() == 2 else "multiclass"
+        hint += (
+            f" If target {entry.target!r} is meant as {other}, catalogue it again: "
+            f"{recatalogue_command(catalog, entry, other)}"
+        )
+    return InputError(
+        f"Metric {request.metric!r} does not fit dataset {entry.ref!r}, which trains as {task} "
+        f"({how}).",
+        field=error.field,
+        hint=hint,
+    )
 
 
 def open_parent(
