@@ -86,11 +86,11 @@ def _own_workdir(
     for name in LOCATION_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    from tools.tracking.context import git_state
+    from tools.tracking.context import forget_git_state
 
-    git_state.cache_clear()  # the git state is read from the working directory
+    forget_git_state()  # the git state is read from the working directory
     yield
-    git_state.cache_clear()
+    forget_git_state()
     audit = request.config.stash[AUDIT]
     for store in mlflow_stores(tmp_path):
         audit[str(store)] = registered_models(store)

@@ -97,6 +97,46 @@ def chat(model: ModelOption = None) -> int:
     raise typer.Exit(run_chat(model=model))
 
 
+@app.command("rollback")
+def rollback(
+    run_id: Annotated[str, typer.Argument(help="The experiment's parent run ID.")],
+    dry_run: Annotated[
+        bool, typer.Option(help="List what would be deleted; delete nothing.")
+    ] = False,
+    storage: Annotated[
+        str | None,
+        typer.Option(help="Optuna storage URL (default: $TRIALRUN_OPTUNA_STORAGE, as for run)."),
+    ] = None,
+) -> int:
+    """Undo an experiment: its parent run, every child run, their logged models, its study."""
+    from tools.errors import InputError
+    from tools.tuning.rollback import apply_rollback, plan_rollback
+
+    try:
+        plan = plan_rollback(run_id, storage=storage)
+    except InputError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(int(ExitCode.USAGE)) from exc
+    study = f", study {plan.study!r}" if plan.study else ""
+    typer.echo(
+        f"Experiment {plan.experiment_id}: {len(plan.runs)} runs (parent {plan.parent_run_id} and "
+        f"{len(plan.runs) - 1} children), {len(plan.models)} logged models{study}."
+    )
+    if dry_run:
+        for item in (*plan.models, *plan.runs):
+            typer.echo(f"  would delete {item}")
+        raise typer.Exit(int(ExitCode.OK))
+    result = apply_rollback(plan)
+    typer.echo(
+        f"Deleted {len(result.runs)} runs and {len(result.models)} logged models"
+        + (f", and study {result.study!r}." if result.study else ".")
+    )
+    for note in result.notes:
+        typer.echo(f"Note: {note}")
+    typer.echo("Runs and models are in MLflow's deleted stage; `mlflow gc` removes them for good.")
+    raise typer.Exit(int(ExitCode.OK))
+
+
 app.add_typer(slack_cli.app, name="slack")
 
 

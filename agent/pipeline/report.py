@@ -21,8 +21,7 @@ from agent.report.model import (
 from agent.request import REQUIRED_FIELDS, ExperimentRequest
 from tools import settings
 from tools.training.run import TrainOutcome
-
-MAX_ROLLBACK_RUNS = 20
+from tools.tuning.rollback import command as rollback_command
 
 
 def build_report(state: PipelineState, context: PipelineContext) -> Report:
@@ -168,19 +167,11 @@ def rollback_section(state: PipelineState, context: PipelineContext) -> Rollback
         )
     parent = state.get("parent")
     if parent is not None:
-        runs = [parent.run_id] + [
-            o.output.mlflow_run_id for o in state.get("baselines", []) + state.get("finals", [])
-        ]
         steps.append(
-            "delete the runs (trial runs are children of the parent): "
-            + "; ".join(f"mlflow runs delete --run-id {r}" for r in runs[:MAX_ROLLBACK_RUNS])
+            "undo it (the parent run, every baseline, trial and final run, their logged models "
+            f"and the Optuna study): {rollback_command(parent.run_id)}"
         )
-    study = state.get("study")
-    if study is not None:
-        steps.append(
-            f"delete the study: optuna delete-study --study-name {study.study_name} "
-            f"--storage '{study.storage_display}'"
-        )
+        steps.append(f"see first what that deletes: {rollback_command(parent.run_id)} --dry-run")
     steps.append(
         "nothing was registered, aliased, staged or deployed: the model registry is untouched"
     )

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from agent.report.model import Check
+from tools.tracking.context import NOT_A_CHECKOUT
 from tools.tracking.runs import client
 from tools.training.run import DataContext, TrainOutcome
 
@@ -75,15 +76,7 @@ def check_training_run(
             run_id=run_id,
             detail=", ".join(f"{d['name']} {d['digest'][:12]}" for d in data["datasets"]) or "none",
         ),
-        Check(
-            name=f"{label} git SHA",
-            passed=bool(tags.get("mlflow.source.git.commit")),
-            run_id=run_id,
-            detail=(
-                f"{tags.get('mlflow.source.git.commit', 'missing')[:12]} "
-                f"dirty={tags.get('trialrun.git.dirty')}"
-            ),
-        ),
+        _git_check(label, tags, run_id),
         _expect(label, "seed tag", seed, str(outcome.seed), run_id),
         _expect(label, "seed parameter", params.get("seed"), str(outcome.seed), run_id),
         _expect(label, "parent", tags.get("mlflow.parentRunId"), parent_run_id, run_id),
@@ -184,6 +177,28 @@ def check_trials(
             detail=f"{running} running",
         ),
     ]
+
+
+def _git_check(label: str, tags: dict[str, str], run_id: str) -> Check:
+    """Check the code version: a SHA passes, no checkout is a warning, a missing tag fails."""
+    sha = tags.get("mlflow.source.git.commit")
+    name = f"{label} git SHA"
+    if sha == NOT_A_CHECKOUT:
+        return Check(
+            name=name,
+            passed=True,
+            warning=True,
+            run_id=run_id,
+            detail="not a git checkout: the code version is not recorded",
+        )
+    if not sha:
+        return Check(name=name, passed=False, run_id=run_id, detail="no git SHA recorded")
+    return Check(
+        name=name,
+        passed=True,
+        run_id=run_id,
+        detail=f"{sha[:12]} dirty={tags.get('trialrun.git.dirty')}",
+    )
 
 
 def _expect(label: str, what: str, actual: Any, expected: Any, run_id: str) -> Check:

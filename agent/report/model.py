@@ -69,12 +69,13 @@ class Changes(_Section):
 
 
 class Check(_Section):
-    """One read-back check."""
+    """One read-back check: passed, failed, or a warning (not failed, and never shown as passed)."""
 
     name: str
     passed: bool
     run_id: str | None = None
     detail: str = ""
+    warning: bool = False
 
 
 class Verification(_Section):
@@ -84,7 +85,7 @@ class Verification(_Section):
 
     @property
     def passed(self) -> bool:
-        """Return True when there are checks and all passed."""
+        """Return True when there are checks and none failed (warnings do not fail)."""
         return bool(self.checks) and all(c.passed for c in self.checks)
 
 

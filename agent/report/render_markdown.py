@@ -23,7 +23,7 @@ NOTHING = {
     "Rollback": "Nothing to roll back.",
     "Summary": "No results: no model was scored.",
 }
-PASS, FAIL = "✓", "✗"
+PASS, FAIL, WARN = "✓", "✗", "!"
 SIGNIFICANT = 5
 RUN_KINDS = frozenset({"parent_run", "baseline_run", "final_run"})
 _TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
@@ -188,18 +188,22 @@ def change_row(change: Change) -> tuple[str, str, str, str]:
 
 
 def checks_headline(checks: list[Check]) -> str:
-    """Return ``All 12 checks passed.`` or ``2 of 12 checks failed.``."""
+    """Return ``All 12 checks passed.``, ``2 of 12 checks failed.``, and the warnings."""
     failed = sum(not c.passed for c in checks)
+    warned = sum(c.passed and c.warning for c in checks)
     if not checks:
         return NOTHING["Verification"]
-    if not failed:
-        return f"All {plural(len(checks), 'check')} passed."
-    return f"{failed} of {plural(len(checks), 'check')} failed."
+    warnings = f" {plural(warned, 'warning')}." if warned else ""
+    if failed:
+        return f"{failed} of {plural(len(checks), 'check')} failed.{warnings}"
+    if warned:
+        return f"{len(checks) - warned} of {plural(len(checks), 'check')} passed.{warnings}"
+    return f"All {plural(len(checks), 'check')} passed."
 
 
 def check_row(check: Check, run: RunRef) -> tuple[str, str, str, str]:
     """Return (mark, name, run, detail) of one check, redacted."""
-    mark = PASS if check.passed else FAIL
+    mark = FAIL if not check.passed else WARN if check.warning else PASS
     return (mark, clean(check.name), run(check.run_id) if check.run_id else "", clean(check.detail))
 
 

@@ -92,7 +92,7 @@ def test_a_tuning_experiment_reports_read_back_numbers(examples_catalog, trackin
     assert {r.data.tags["trialrun.role"] for r in children} == {"baseline", "trial", "final"}
     assert all(r.info.status != "RUNNING" for r in runs.values())
     # rollback says how to undo
-    assert any(f"mlflow runs delete --run-id {parent}" in step for step in report.rollback.steps)
+    assert any(step.endswith(f": trialrun rollback {parent}") for step in report.rollback.steps)
     assert any("model registry is untouched" in step for step in report.rollback.steps)
 
 

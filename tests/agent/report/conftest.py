@@ -132,7 +132,23 @@ def succeeded() -> Report:
     checks = _run_checks("baseline run lightgbm", BASELINE, 0.91234)
     for run_id, value in zip(FINALS, values, strict=True):
         checks += _run_checks("final run lightgbm", run_id, value)
-    checks.append(Check(name="final model loads", passed=True, run_id=FINALS[0], detail="ok"))
+    checks.append(
+        Check(
+            name="final model serves through pyfunc",
+            passed=True,
+            run_id=FINALS[0],
+            detail="valid_roc_auc 0.92871 = recorded",
+        )
+    )
+    checks.append(
+        Check(
+            name="final run lightgbm git SHA",
+            passed=True,
+            warning=True,
+            run_id=FINALS[0],
+            detail="not a git checkout: the code version is not recorded",
+        )
+    )
     return Report(
         title="adult-v1: roc_auc on adult@v1",
         status="succeeded",
@@ -141,9 +157,8 @@ def succeeded() -> Report:
         verification=Verification(checks=checks),
         rollback=Rollback(
             steps=[
-                f"delete the runs (trial runs are children of the parent): "
-                f"mlflow runs delete --run-id {PARENT}",
-                f"delete the study: optuna delete-study --study-name {STUDY}",
+                "undo it (the parent run, every baseline, trial and final run, their logged "
+                f"models and the Optuna study): trialrun rollback {PARENT}",
                 "nothing was registered, aliased, staged or deployed: the registry is untouched",
             ]
         ),
@@ -185,7 +200,7 @@ def failed() -> Report:
             ],
         ),
         verification=Verification(checks=_run_checks("baseline run lightgbm", BASELINE, 0.91234)),
-        rollback=Rollback(steps=[f"delete the runs: mlflow runs delete --run-id {PARENT}"]),
+        rollback=Rollback(steps=[f"undo it: trialrun rollback {PARENT}"]),
         summary=Summary(
             metric="roc_auc",
             direction="maximize",
@@ -238,7 +253,7 @@ def cancelled() -> Report:
             "rollback": Rollback(
                 steps=[
                     "stop it: trialrun jobs cancel job-20240501-0001",
-                    f"delete the runs: mlflow runs delete --run-id {PARENT}",
+                    f"undo it: trialrun rollback {PARENT}",
                 ],
                 cancelled=["cancelled during tune"],
                 cancelled_at=datetime(2024, 5, 1, 12, 3, 4, tzinfo=UTC),

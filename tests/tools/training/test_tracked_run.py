@@ -136,7 +136,7 @@ def _git(*args: str) -> str:
 def test_a_tracked_run_records_the_git_commit_and_whether_the_tree_was_dirty(
     cancer: DataContext, tracking_store: str, tmp_path: Path
 ) -> None:
-    from tools.tracking.context import git_state
+    from tools.tracking.context import forget_git_state
 
     _git("init", "-q")
     Path("train.cfg").write_text("rounds = 40\n")
@@ -146,7 +146,7 @@ def test_a_tracked_run_records_the_git_commit_and_whether_the_tree_was_dirty(
 
     clean = client.get_run(train(cancer, "lightgbm").output.mlflow_run_id)
     Path("train.cfg").write_text("rounds = 41\n")
-    git_state.cache_clear()
+    forget_git_state()
     dirty = client.get_run(train(cancer, "lightgbm").output.mlflow_run_id)
 
     sha = _git("rev-parse", "HEAD")
