@@ -48,6 +48,7 @@ class TuneRequest:
     target: str | None = None
     split_seed: int = 0
     valid_fraction: float = 0.2
+    test_fraction: float = 0.15
     storage: str | None = None
     catalog: str | None = None
     max_failures: int = 5
@@ -68,6 +69,7 @@ class TuneRequest:
             "families",
             "split_seed",
             "valid_fraction",
+            "test_fraction",
             "task",
             "target",
         )
@@ -111,10 +113,13 @@ def load_context(request: TuneRequest) -> DataContext:
     entry, frame = load_curated(request.dataset, request.version, catalog=catalog)
     if request.target and request.target != entry.target:
         entry = entry.model_copy(update={"target": request.target})
-    data = prepare(frame, entry, task=request.task, valid_fraction=request.valid_fraction)
+    fractions = {"valid_fraction": request.valid_fraction, "test_fraction": request.test_fraction}
+    data = prepare(frame, entry, task=request.task, **fractions)
     get_metric(request.metric, data.task)
-    parts = split(data, seed=request.split_seed, valid_fraction=request.valid_fraction)
-    return DataContext(entry=entry, data=data, split=parts, split_seed=request.split_seed)
+    parts = split(data, seed=request.split_seed, **fractions)
+    return DataContext(
+        entry=entry, data=data, split=parts, split_seed=request.split_seed, **fractions
+    )
 
 
 def open_parent(
@@ -156,6 +161,7 @@ def open_parent(
         params={
             "dataset": entry.ref,
             "metric": request.metric,
+            "task": ctx.data.task,
             "families": ",".join(request.families),
             "budget_trials": request.trials,
             "budget_seconds": request.seconds,
@@ -165,6 +171,7 @@ def open_parent(
             "seeds": ",".join(map(str, request.seeds)),
             "split_seed": request.split_seed,
             "valid_fraction": request.valid_fraction,
+            "test_fraction": request.test_fraction,
             "optimize": request.optimize,
         }
     )
