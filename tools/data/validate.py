@@ -203,6 +203,25 @@ def _choose_task(y: pd.Series, requested: str | None, target: str) -> Task:
     return requested
 
 
+def task_for_metric(y: pd.Series, task: Task | None, metric_tasks: Sequence[Task]) -> Task | None:
+    """Return the task a metric implies when the given (catalogued or inferred) one does not fit.
+
+    A whole-number target with more than :data:`MAX_INFERRED_CLASSES` values is inferred as
+    regression and one with a few values as classification; a request for ``log_loss`` or
+    ``rmse`` on it says which the person means. ``task`` is returned unchanged when the metric
+    fits it, or when the metric fits no task the target can have (the metric check then says so).
+
+    Example:
+        >>> task_for_metric(pd.Series([1, 2, 3] * 10), "regression", ("binary", "multiclass"))
+        'multiclass'
+    """
+    if task is None or task in metric_tasks:
+        return task
+    if "regression" in metric_tasks:
+        return "regression" if _is_numeric(y) else task
+    return "binary" if y.nunique() == 2 else "multiclass"
+
+
 def _check_class_sizes(
     codes: np.ndarray,
     labels: Sequence[Any],

@@ -19,7 +19,7 @@ from typing import Any
 from tools import settings as paths
 from tools.data.catalog import Catalog
 from tools.data.load import load_curated
-from tools.data.validate import prepare, split
+from tools.data.validate import prepare, split, task_for_metric
 from tools.tracking.dataset import dataset_tags, log_dataset
 from tools.tracking.runs import RunWriter, client, ensure_experiment
 from tools.training import get_trainer
@@ -114,7 +114,12 @@ def load_context(request: TuneRequest) -> DataContext:
     if request.target and request.target != entry.target:
         entry = entry.model_copy(update={"target": request.target})
     fractions = {"valid_fraction": request.valid_fraction, "test_fraction": request.test_fraction}
-    data = prepare(frame, entry, task=request.task, **fractions)
+    # A task the person asked for is kept (a wrong metric is then refused); otherwise the metric
+    # says whether a whole-number target is classes or values.
+    task = request.task
+    if task is None and entry.target in frame.columns:
+        task = task_for_metric(frame[entry.target], entry.task, get_metric(request.metric).tasks)
+    data = prepare(frame, entry, task=task, **fractions)
     get_metric(request.metric, data.task)
     parts = split(data, seed=request.split_seed, **fractions)
     return DataContext(

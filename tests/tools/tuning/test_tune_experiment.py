@@ -291,3 +291,37 @@ def test_no_step_of_the_search_reads_the_test_share(
         assert set(honest_run.output.test_metrics) == {"test_roc_auc"}
         assert honest_run.output.test_metrics["test_roc_auc"] > 0.9
         assert abs(scrambled_run.output.test_metrics["test_roc_auc"] - 0.5) < 0.2
+
+
+@pytest.mark.parametrize(
+    ("classes", "metric", "catalogued", "trained"),
+    [
+        # 26 whole-number classes are inferred as a regression target: log_loss says otherwise.
+        (26, "log_loss", "regression", "multiclass"),
+        # 7 whole-number values are inferred as classes: rmse says they are values.
+        (7, "rmse", "multiclass", "regression"),
+    ],
+)
+def test_the_metric_decides_what_a_whole_number_target_is(
+    tracking_store: str, tmp_path: Path, classes: int, metric: str, catalogued: str, trained: str
+) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from tools.data.catalog import add_dataset
+    from tools.tuning.experiment import load_context
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=40 * classes), "z": rng.normal(size=40 * classes)})
+    frame["label"] = np.repeat(np.arange(classes), 40).astype(np.int8)
+    frame.to_parquet(tmp_path / "letters.parquet")
+    catalog = Catalog.load("datasets.yaml")
+    entry = add_dataset(
+        tmp_path / "letters.parquet", name="letters", version="v1", target="label", catalog=catalog
+    )
+    assert entry.task == catalogued
+
+    ctx = load_context(TuneRequest(dataset="letters", version="v1", metric=metric))
+
+    assert ctx.data.task == trained
+    assert ctx.data.n_classes == (classes if trained == "multiclass" else None)
