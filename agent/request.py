@@ -85,6 +85,13 @@ class _Fields(BaseModel):
     model: ModelFamily = "lightgbm"
     direction: Direction | None = None
     optimize: bool = True
+    test_fraction: float = Field(
+        default=0.15,
+        ge=0,
+        lt=1,
+        description="Share of rows held out before tuning and scored once by the final models; "
+        "0 for none.",
+    )
     experiment: str | None = None
     runtime: Runtime = "local"
     approve: bool = Field(

@@ -82,6 +82,7 @@ def tune_request(request: ExperimentRequest) -> steps.TuneRequest:
         experiment=request.experiment_name,
         optimize=request.optimize,
         target=request.target,
+        test_fraction=request.test_fraction,
     )
 
 

@@ -52,6 +52,7 @@ def plan_section(request: ExperimentRequest, context: PipelineContext) -> Plan:
             "model",
             "direction",
             "optimize",
+            "test_fraction",
             "experiment",
             "runtime",
         )
@@ -61,6 +62,11 @@ def plan_section(request: ExperimentRequest, context: PipelineContext) -> Plan:
     inputs = [i for i in inputs if i.value is not None]
     defaults = [i.name for i in inputs if i.source == "default"]
     steps = ["validate the dataset (catalog entry, digest, columns)"]
+    if request.test_fraction > 0:
+        steps.append(
+            f"hold out {request.test_fraction:.0%} of the rows as a test share before anything "
+            "trains; the baseline and final models are scored on it once"
+        )
     steps.append(
         f"baseline: {', '.join(request.families)} with library defaults, seed {request.seeds[0]}"
     )
@@ -186,36 +192,44 @@ def summary_section(state: PipelineState) -> Summary:
     """Return best run vs baseline, with every number read back from MLflow."""
     request = state["request"]
     readback = state.get("readback", {})
-    key = f"valid_{request.metric}"
+    key, test_key = f"valid_{request.metric}", f"test_{request.metric}"
     sign = 1.0 if request.metric_direction == "maximize" else -1.0
     summary = Summary(metric=request.metric, direction=request.metric_direction)
+    if state.get("data") is not None:
+        summary.test_fraction = request.test_fraction
 
-    def read_back(outcomes: list[TrainOutcome]) -> list[tuple[TrainOutcome, float]]:
+    def read_back(outcomes: list[TrainOutcome]) -> list[tuple[TrainOutcome, float, float | None]]:
         found = []
         for outcome in outcomes:
             metrics = readback.get(outcome.output.mlflow_run_id, {}).get("metrics", {})
             if key in metrics:
-                found.append((outcome, float(metrics[key])))
+                test = metrics.get(test_key)
+                found.append((outcome, float(metrics[key]), None if test is None else float(test)))
         return found
 
     baselines = read_back(state.get("baselines", []))
     if baselines:
-        best_base, summary.baseline_value = max(baselines, key=lambda ov: sign * ov[1])
+        best_base, summary.baseline_value, summary.baseline_test_value = max(
+            baselines, key=lambda ovt: sign * ovt[1]
+        )
         summary.baseline_run_id = best_base.output.mlflow_run_id
     finals = read_back(state.get("finals", []))
     if finals:
         summary.seeds = [
-            SeedResult(seed=o.seed, run_id=o.output.mlflow_run_id, value=v) for o, v in finals
+            SeedResult(seed=o.seed, run_id=o.output.mlflow_run_id, value=v, test_value=t)
+            for o, v, t in finals
         ]
-        best, best_value = max(finals, key=lambda ov: sign * ov[1])
+        best, best_value, summary.best_test_value = max(finals, key=lambda ovt: sign * ovt[1])
         summary.best_value = best_value
         summary.best_run_id = best.output.mlflow_run_id
         summary.output = best.output
-        values = [v for _, v in finals]
+        values = [v for _, v, _ in finals]
         summary.mean = statistics.fmean(values)
         summary.std = statistics.stdev(values) if len(values) > 1 else 0.0
         if summary.baseline_value is not None:
             summary.delta = best_value - summary.baseline_value
+        if summary.best_test_value is not None and summary.baseline_test_value is not None:
+            summary.test_delta = summary.best_test_value - summary.baseline_test_value
     study = state.get("study")
     if study is not None:
         summary.trials = dict(study.counts)

@@ -51,7 +51,8 @@ def check_training_run(
         return [Check(name=f"{label} exists", passed=False, run_id=run_id, detail=error)], None
     tags, params, metrics = data["tags"], data["params"], data["metrics"]
     missing_params = [p for p in RUN_PARAMS if p not in params]
-    missing_metrics = [m for m in (f"train_{metric}", f"valid_{metric}") if m not in metrics]
+    wanted = [f"train_{metric}", f"valid_{metric}", *outcome.output.test_metrics]
+    missing_metrics = [m for m in wanted if m not in metrics]
     seed = tags.get("trialrun.seed")
     checks = [
         Check(name=f"{label} exists", passed=True, run_id=run_id),
@@ -68,7 +69,7 @@ def check_training_run(
             run_id=run_id,
             detail=f"missing {missing_metrics}"
             if missing_metrics
-            else f"valid_{metric}={metrics[f'valid_{metric}']:.6g}",
+            else ", ".join(f"{m}={metrics[m]:.6g}" for m in wanted[1:]),
         ),
         Check(
             name=f"{label} dataset input",

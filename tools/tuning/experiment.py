@@ -19,7 +19,7 @@ from typing import Any
 from tools import settings as paths
 from tools.data.catalog import Catalog, DatasetEntry, recatalogue_command
 from tools.data.load import load_curated
-from tools.data.validate import explain_task, prepare, split
+from tools.data.validate import GIVEN_TASK, explain_task, prepare, split, task_for_metric
 from tools.errors import InputError
 from tools.tracking.dataset import dataset_tags, log_dataset
 from tools.tracking.runs import RunWriter, client, ensure_experiment
@@ -49,6 +49,7 @@ class TuneRequest:
     target: str | None = None
     split_seed: int = 0
     valid_fraction: float = 0.2
+    test_fraction: float = 0.15
     storage: str | None = None
     catalog: str | None = None
     max_failures: int = 5
@@ -69,6 +70,7 @@ class TuneRequest:
             "families",
             "split_seed",
             "valid_fraction",
+            "test_fraction",
             "task",
             "target",
         )
@@ -112,13 +114,23 @@ def load_context(request: TuneRequest) -> DataContext:
     entry, frame = load_curated(request.dataset, request.version, catalog=catalog)
     if request.target and request.target != entry.target:
         entry = entry.model_copy(update={"target": request.target})
-    data = prepare(frame, entry, task=request.task, valid_fraction=request.valid_fraction)
+    fractions = {"valid_fraction": request.valid_fraction, "test_fraction": request.test_fraction}
+    # A task the person asked for is kept, and so is one the curator gave with --task (a metric
+    # that does not fit is then refused, saying how to re-catalogue); otherwise the metric says
+    # whether a whole-number target is classes or values.
+    task = request.task
+    curated = entry.task_reason == GIVEN_TASK
+    if task is None and not curated and entry.target in frame.columns:
+        task = task_for_metric(frame[entry.target], entry.task, get_metric(request.metric).tasks)
+    data = prepare(frame, entry, task=task, **fractions)
     try:
         get_metric(request.metric, data.task)
     except InputError as exc:
         raise _metric_refusal(request, catalog, entry, frame, data.task, exc) from exc
-    parts = split(data, seed=request.split_seed, valid_fraction=request.valid_fraction)
-    return DataContext(entry=entry, data=data, split=parts, split_seed=request.split_seed)
+    parts = split(data, seed=request.split_seed, **fractions)
+    return DataContext(
+        entry=entry, data=data, split=parts, split_seed=request.split_seed, **fractions
+    )
 
 
 def _metric_refusal(
@@ -194,6 +206,7 @@ def open_parent(
         params={
             "dataset": entry.ref,
             "metric": request.metric,
+            "task": ctx.data.task,
             "families": ",".join(request.families),
             "budget_trials": request.trials,
             "budget_seconds": request.seconds,
@@ -203,6 +216,7 @@ def open_parent(
             "seeds": ",".join(map(str, request.seeds)),
             "split_seed": request.split_seed,
             "valid_fraction": request.valid_fraction,
+            "test_fraction": request.test_fraction,
             "optimize": request.optimize,
         }
     )

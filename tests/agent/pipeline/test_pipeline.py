@@ -65,8 +65,20 @@ def test_a_tuning_experiment_reports_read_back_numbers(examples_catalog, trackin
     assert all(c.passed and "= recorded" in c.detail for c in served)
     for seed in summary.seeds:
         assert runs[seed.run_id].data.metrics["valid_roc_auc"] == seed.value
+        assert runs[seed.run_id].data.metrics["test_roc_auc"] == seed.test_value
         assert runs[seed.run_id].data.tags["trialrun.seed"] == str(seed.seed)
+    # the default test share: the baseline and the finals are scored on it, best vs baseline too
+    assert summary.test_fraction == 0.15
+    assert summary.baseline_test_value == runs[summary.baseline_run_id].data.metrics["test_roc_auc"]
+    assert summary.best_test_value == runs[summary.best_run_id].data.metrics["test_roc_auc"]
+    assert summary.test_delta == pytest.approx(
+        summary.best_test_value - summary.baseline_test_value
+    )
+    parent_params = runs[report.changes.items[1].id].data.params
+    assert parent_params["test_fraction"] == "0.15"
+    assert any("15% of the rows as a test share" in step for step in report.plan.steps)
     assert summary.output is not None and summary.output.mlflow_run_id == summary.best_run_id
+    assert summary.output.test_metrics == {"test_roc_auc": summary.best_test_value}
     assert summary.output.model_artifact_path.startswith("models:/")
     assert sum(summary.trials.values()) >= 1 and summary.stop_reason
     # plan: sources and defaults
@@ -97,8 +109,11 @@ def test_a_tuning_experiment_reports_read_back_numbers(examples_catalog, trackin
 
 
 def test_no_tuning_skips_the_tune_node(examples_catalog, tracking_store):
-    report = run_pipeline(request(optimize=False, seeds=[3]))
+    report = run_pipeline(request(optimize=False, seeds=[3], test_fraction=0))
     assert report.status == "succeeded"
+    # with the test share off, no run carries a test score and the summary says so
+    assert report.summary.test_fraction == 0
+    assert report.summary.best_test_value is None and report.summary.seeds[0].test_value is None
     assert report.summary.trials == {}
     assert "study" not in [c.kind for c in report.changes.items]
     roles = {

@@ -54,10 +54,10 @@ def test_datasets_add_says_which_task_it_chose_and_why(
     assert (entry.task, entry.task_alternative) == ("regression", "multiclass")
 
 
-def test_a_metric_that_does_not_fit_names_the_task_how_it_was_decided_and_the_fix(
+def test_a_metric_that_does_not_fit_a_given_task_names_it_and_the_fix(
     letters: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(add(letters)) == ExitCode.OK
+    assert main(add(letters, "--task", "regression")) == ExitCode.OK
     capsys.readouterr()
     request = TuneRequest(dataset="letters", version="v1", metric="log_loss")
 
@@ -67,7 +67,7 @@ def test_a_metric_that_does_not_fit_names_the_task_how_it_was_decided_and_the_fi
     message = str(refused.value)
     assert message.startswith(
         "Metric 'log_loss' does not fit dataset 'letters@v1', which trains as regression "
-        "(inferred: target 'letter' holds 26 distinct whole numbers"
+        "(given with --task)."
     )
     assert "For regression use one of: rmse, mae, r2." in message
     command = re.search(r"catalogue it again: (trialrun datasets add .*)$", message)
@@ -77,6 +77,18 @@ def test_a_metric_that_does_not_fit_names_the_task_how_it_was_decided_and_the_fi
     ctx = load_context(request)
     assert (ctx.data.task, ctx.data.n_classes) == ("multiclass", 26)
     assert Catalog.load().get("letters", "v1").task_reason == "given with --task"
+
+
+def test_an_inferred_task_gives_way_to_the_metric_but_a_given_one_does_not(
+    letters: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(add(letters)) == ExitCode.OK
+    ctx = load_context(TuneRequest(dataset="letters", version="v1", metric="log_loss"))
+    assert ctx.data.task == "multiclass"
+
+    assert main(add(letters, "--task", "regression", "--replace")) == ExitCode.OK
+    with pytest.raises(InputError, match="given with --task"):
+        load_context(TuneRequest(dataset="letters", version="v1", metric="log_loss"))
 
 
 def test_a_given_task_or_labels_need_no_second_guess(
