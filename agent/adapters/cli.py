@@ -137,6 +137,26 @@ def rollback(
     raise typer.Exit(int(ExitCode.OK))
 
 
+@app.command("reproduce")
+def reproduce(
+    run_id: Annotated[str, typer.Argument(help="A baseline, trial or final run ID.")],
+) -> int:
+    """Train a run again from its record as a new linked run; say whether it is identical."""
+    from tools.errors import InputError, PolicyError
+    from tools.tuning.reproduce import reproduce as replay
+
+    try:
+        result = replay(run_id)
+    except PolicyError as exc:
+        typer.echo(f"Refused: {exc}", err=True)
+        raise typer.Exit(int(ExitCode.REFUSED)) from exc
+    except InputError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(int(ExitCode.USAGE)) from exc
+    typer.echo(result.describe())
+    raise typer.Exit(int(ExitCode.OK if result.identical else ExitCode.FAILED))
+
+
 app.add_typer(slack_cli.app, name="slack")
 
 

@@ -27,7 +27,7 @@ from tools.training.checkpoints import CheckpointStore
 from tools.training.device import choose_device
 from tools.training.metrics import Metric, score
 
-Role = Literal["baseline", "trial", "final"]
+Role = Literal["baseline", "trial", "final", "reproduction"]
 
 
 class ModelTrainerOutput(BaseModel):
@@ -113,7 +113,7 @@ def train_tracked(
         seed: The training seed.
         experiment_id: The MLflow experiment.
         run_name: The run's name.
-        role: baseline, trial or final (a tag).
+        role: baseline, trial, final or reproduction (a tag).
         parent_run_id: The experiment's parent run.
         options: Limits and switches.
         callbacks: Extra library callbacks (pruning).
@@ -220,6 +220,7 @@ def _run_params(
         "threads": spec.threads,
         "metric": metric.name,
         "task": spec.task,
+        "target": ctx.entry.target,
         "split_seed": ctx.split_seed,
         "valid_fraction": ctx.valid_fraction,
         "test_fraction": ctx.test_fraction,
