@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from agent.adapters import cli_datasets, cli_jobs
-from agent.adapters.exit_codes import ExitCode
+from agent.adapters.exit_codes import ExitCode, exit_on_errors
 from agent.adapters.slack import cli as slack_cli
 
 app = typer.Typer(
@@ -109,14 +109,10 @@ def rollback(
     ] = None,
 ) -> int:
     """Undo an experiment: its parent run, every child run, their logged models, its study."""
-    from tools.errors import InputError
     from tools.tuning.rollback import apply_rollback, plan_rollback
 
-    try:
+    with exit_on_errors():
         plan = plan_rollback(run_id, storage=storage)
-    except InputError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(int(ExitCode.USAGE)) from exc
     study = f", study {plan.study!r}" if plan.study else ""
     typer.echo(
         f"Experiment {plan.experiment_id}: {len(plan.runs)} runs (parent {plan.parent_run_id} and "
@@ -142,17 +138,10 @@ def reproduce(
     run_id: Annotated[str, typer.Argument(help="A baseline, trial or final run ID.")],
 ) -> int:
     """Train a run again from its record as a new linked run; say whether it is identical."""
-    from tools.errors import InputError, PolicyError
     from tools.tuning.reproduce import reproduce as replay
 
-    try:
+    with exit_on_errors():
         result = replay(run_id)
-    except PolicyError as exc:
-        typer.echo(f"Refused: {exc}", err=True)
-        raise typer.Exit(int(ExitCode.REFUSED)) from exc
-    except InputError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(int(ExitCode.USAGE)) from exc
     typer.echo(result.describe())
     raise typer.Exit(int(ExitCode.OK if result.identical else ExitCode.FAILED))
 

@@ -7,15 +7,13 @@ with its message on stderr.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from agent.adapters.exit_codes import ExitCode
-from tools.errors import InputError, PolicyError
+from agent.adapters.exit_codes import exit_on_errors
+from tools.errors import InputError
 
 app = typer.Typer(
     help="Curated datasets: the only data trialrun trains on.",
@@ -32,19 +30,6 @@ CatalogOption = Annotated[
         dir_okay=False,
     ),
 ]
-
-
-@contextmanager
-def _exit_codes() -> Iterator[None]:
-    """Turn trialrun errors into a message on stderr and the documented exit code."""
-    try:
-        yield
-    except PolicyError as exc:
-        typer.echo(f"Refused: {exc}", err=True)
-        raise typer.Exit(int(ExitCode.REFUSED)) from exc
-    except InputError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(int(ExitCode.USAGE)) from exc
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -91,7 +76,7 @@ def add(
     """Validate a file, scan it for personal data, record its digest and add it to the catalog."""
     from tools.data.catalog import Catalog, add_dataset, recatalogue_command
 
-    with _exit_codes():
+    with exit_on_errors():
         allowed = _allowances(allow_pii or [])
         store = Catalog.load(catalog)
         entry = add_dataset(
@@ -144,7 +129,7 @@ def list_(catalog: CatalogOption = None) -> None:
     """List catalogued datasets."""
     from tools.data.catalog import Catalog
 
-    with _exit_codes():
+    with exit_on_errors():
         store = Catalog.load(catalog)
     entries = store.entries()
     if not entries:
@@ -173,7 +158,7 @@ def show(
 
     from tools.data.catalog import Catalog
 
-    with _exit_codes():
+    with exit_on_errors():
         store = Catalog.load(catalog)
         entry = store.get(name, version) if version else store.latest(name)
     document: dict[str, Any] = entry.model_dump(mode="json")
@@ -191,7 +176,7 @@ def examples(
     from tools.data.catalog import Catalog
     from tools.data.examples import EXAMPLE_VERSION, EXAMPLES, write_examples
 
-    with _exit_codes():
+    with exit_on_errors():
         store = Catalog.load(catalog)
         added = write_examples(directory, store)
     if not added:
