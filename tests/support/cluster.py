@@ -170,14 +170,17 @@ class FakeKubelet:
         for pod in self.pods(job, count):
             self._status(pod, {"phase": "Running"})
 
-    def finish(self, job: Job, exit_code: int, count: int = 1) -> None:
+    def finish(self, job: Job, exit_code: int, count: int = 1, message: str = "") -> None:
+        """Report the pods ended with ``exit_code``; ``message`` is the termination message."""
         now = dt.datetime.now(dt.UTC).isoformat()
-        terminated = {
+        terminated: dict[str, Any] = {
             "exitCode": exit_code,
             "startedAt": now,
             "finishedAt": now,
             "reason": "Completed" if exit_code == 0 else "Error",
         }
+        if message:
+            terminated["message"] = message
         for pod in self.pods(job, count):
             self._status(
                 pod,
@@ -245,3 +248,4 @@ class FakeKubelet:
 @pytest.fixture
 def kubelet(kubeconfig: Path) -> FakeKubelet:
     return FakeKubelet(kubeconfig)
+
