@@ -1,12 +1,14 @@
 """``trialrun worker``: one distributed tuning worker (hidden; ``trialrun run`` starts them).
 
 The task comes as JSON in ``--task`` or in ``TRIALRUN_WORKER_TASK`` (the way jobs pass it); the
-job id in ``TRIALRUN_JOB_ID`` is recorded on every trial. SIGTERM (a job cancel, or the job's
-deadline) and Ctrl-C set the cancel flag: the running trial stops within one boosting round, is
-marked FAIL and its run KILLED, and the worker exits with code 6.
+job id in ``TRIALRUN_JOB_ID`` is recorded on every trial; ``TRIALRUN_WORKER_INDEX``, when an
+Indexed Job sets it, is the worker's index (otherwise one is claimed from the study). SIGTERM
+(a job cancel, or the job's deadline) and Ctrl-C set the cancel flag: the running trial stops
+within one boosting round, is marked FAIL and its run KILLED, and the worker exits with code 6.
 
 Exit codes: 0 when it stopped on its own (trial budget, time budget, failure budget), 2 for a bad
-task or dataset, 4 when the storage or the tracking server cannot be used, 6 when cancelled.
+task or dataset, 4 when the storage or the tracking server cannot be used, 5 when the dataset's
+file changed after it was catalogued (its digest differs), 6 when cancelled.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from agent.adapters.exit_codes import ExitCode
 
 def run_worker_command(task_json: str | None = None) -> int:
     """Run one worker to the end and return its exit code."""
-    from tools.errors import Cancelled, InputError, TrialrunError
+    from tools.errors import Cancelled, InputError, PolicyError, TrialrunError
+    from tools.jobs.kubernetes_manifest import INDEX_ENV
     from tools.tuning.worker import TASK_ENV, WorkerTask, run_worker
 
     raw = task_json or os.environ.get(TASK_ENV)
@@ -43,6 +46,8 @@ def run_worker_command(task_json: str | None = None) -> int:
     recover_at_start()
     cancel = threading.Event()
     job_id = os.environ.get("TRIALRUN_JOB_ID") or None
+    given = os.environ.get(INDEX_ENV, "")
+    index = int(given) if given.isdigit() else None
     progress = os.environ.get("TRIALRUN_JOB_PROGRESS")
 
     def on_trial(trial: Any) -> None:
@@ -58,11 +63,14 @@ def run_worker_command(task_json: str | None = None) -> int:
     try:
         with _cancel_on_signals(cancel):
             outcome = run_worker(
-                task, job_id=job_id, holder=holder, cancel=cancel, on_trial=on_trial
+                task, job_id=job_id, index=index, holder=holder, cancel=cancel, on_trial=on_trial
             )
     except Cancelled:
         err("trialrun worker: cancelled")
         return int(ExitCode.CANCELLED)
+    except PolicyError as exc:
+        err(f"error: refused: {exc}")
+        return int(ExitCode.REFUSED)
     except InputError as exc:
         err(f"error: {exc}")
         return int(ExitCode.USAGE)

@@ -94,12 +94,13 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
     except PolicyError as exc:
         runtime.context.refusals.append(str(exc))
         raise
-    distributed.check_runtime(request)
+    distributed.check_runtime(request, runtime.context.backends)
     treq = tune_request(request)
     runtime.context.emit(
         "stage", name="validate data", detail=f"{request.dataset}@{request.version}"
     )
     ctx = steps.load_context(treq)
+    distributed.check_data(request, ctx.entry)
     job_id = runtime.context.job_id
     extra = {"trialrun.job_id": job_id} if job_id else {}
     parent = steps.open_parent(treq, ctx, extra_tags=extra)

@@ -15,8 +15,13 @@ proposes which trial, and what it has seen of the others' results when it does, 
 timing. A trial is reproducible from its logged parameters and seed; the sequence of trials and
 the best configuration found are not.
 
+Data: the task carries the dataset's catalog entry (resolved location and sha256 digest), so a
+pod needs no catalog file of its own; the worker reads the file from that location (a path on a
+volume it mounts, or an ``s3://``, ``gs://`` or ``http(s)://`` URL through fsspec) and refuses it,
+before any trial, when its digest differs from the entry's.
+
 Secrets never travel in the task: a storage URL holding a password is left out, and the worker
-takes it from ``TRIALRUN_OPTUNA_STORAGE`` in its own environment.
+takes it from ``TRIALRUN_OPTUNA_STORAGE`` in its own environment (on Kubernetes, from a Secret).
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import optuna
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tools.data.catalog import Catalog, DatasetEntry
 from tools.errors import InputError
 from tools.tuning.experiment import TuneRequest, finals_reserve, load_context, study_settings
 from tools.tuning.shared import SharedStudy, claim_worker_index
@@ -74,6 +81,8 @@ class WorkerTask(BaseModel):
         group: Identifies this launch: workers claim indices within it.
         workers: How many workers were launched.
         deadline: Unix time by which tuning must have ended.
+        dataset: The dataset's catalog entry, its location resolved; None to read the entry from
+            the worker's own catalog (``TRIALRUN_CATALOG``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -85,6 +94,7 @@ class WorkerTask(BaseModel):
     group: str = Field(min_length=1)
     workers: int = Field(ge=1)
     deadline: float
+    dataset: DatasetEntry | None = None
 
     @classmethod
     def for_request(cls, request: TuneRequest, **fields: Any) -> WorkerTask:
@@ -149,6 +159,7 @@ def run_worker(
     task: WorkerTask,
     *,
     job_id: str | None = None,
+    index: int | None = None,
     holder: str = "",
     cancel: threading.Event | None = None,
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
@@ -158,6 +169,8 @@ def run_worker(
     Args:
         task: What the coordinator said.
         job_id: The job this worker runs in; each trial records it (``trialrun_job_id``).
+        index: The worker's index when its job numbers its workers (an Indexed Job's pods);
+            otherwise one is claimed from the study.
         holder: Who this worker is, recorded with its claimed index (a job id and host).
         cancel: Stops the running trial within one round and starts no more.
         on_trial: Called after each of this worker's trials.
@@ -167,7 +180,10 @@ def run_worker(
         ConfigError: The storage or the tracking server cannot be used.
     """
     request = task.tune_request()
-    ctx = load_context(request)
+    catalog = None
+    if task.dataset is not None:
+        catalog = Catalog(Path(f"the job's dataset entry {task.dataset.ref}"), [task.dataset])
+    ctx = load_context(request, catalog=catalog)
     settings = dataclasses.replace(
         study_settings(request, ctx, task.study_name),
         threads=max(1, request.cpus // task.workers),
@@ -177,7 +193,8 @@ def run_worker(
     )
     study = open_study(settings)
     assert isinstance(study, SharedStudy)
-    index = claim_worker_index(study, group=task.group, holder=holder or job_id or "worker")
+    if index is None:
+        index = claim_worker_index(study, group=task.group, holder=holder or job_id or "worker")
     seed = worker_seed(settings.seed, index)
     settings = dataclasses.replace(settings, sampler_seed=seed)
     # Wall-clock in the task (processes and pods share no monotonic clock), monotonic from here.
