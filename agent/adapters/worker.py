@@ -1,4 +1,8 @@
-"""``trialrun worker``: one distributed tuning worker (hidden; ``trialrun run`` starts them).
+"""``trialrun worker`` and ``trialrun stage``: what the jobs of an experiment run (hidden).
+
+``trialrun worker`` is one distributed tuning worker; ``trialrun stage`` trains the baselines or
+the final models of an experiment on a Kubernetes runtime (its task in ``TRIALRUN_STAGE_TASK``,
+see :mod:`tools.tuning.stage`). ``trialrun run`` starts both.
 
 The task comes as JSON in ``--task`` or in ``TRIALRUN_WORKER_TASK`` (the way jobs pass it); the
 job id in ``TRIALRUN_JOB_ID`` is recorded on every trial; ``TRIALRUN_WORKER_INDEX``, when an
@@ -85,6 +89,49 @@ def run_worker_command(task_json: str | None = None) -> int:
         flush=True,
     )
     return int(ExitCode.CANCELLED if study.stop_reason == "cancelled" else ExitCode.OK)
+
+
+def run_stage_command() -> int:
+    """Train one stage (baselines or finals) to the end and return the exit code.
+
+    Exit codes as for a worker: 0 done, 2 a bad task or dataset, 4 a failure, 5 the dataset
+    changed after it was catalogued, 6 cancelled.
+    """
+    from tools.errors import Cancelled, InputError, PolicyError, TrialrunError
+    from tools.tuning.stage import STAGE_TASK_ENV, StageTask, run_stage
+
+    raw = os.environ.get(STAGE_TASK_ENV)
+    if not raw:
+        err(f"error: no task: set {STAGE_TASK_ENV} (trialrun run starts stage jobs).")
+        return int(ExitCode.USAGE)
+    try:
+        task = StageTask.parse(raw)
+    except InputError as exc:
+        err(f"error: {exc}")
+        return int(ExitCode.USAGE)
+    cancel = threading.Event()
+    try:
+        with _cancel_on_signals(cancel):
+            outcomes = run_stage(task, cancel=cancel)
+    except Cancelled:
+        err(f"trialrun stage {task.kind}: cancelled")
+        return int(ExitCode.CANCELLED)
+    except PolicyError as exc:
+        err(f"error: refused: {exc}")
+        return int(ExitCode.REFUSED)
+    except InputError as exc:
+        err(f"error: {exc}")
+        return int(ExitCode.USAGE)
+    except TrialrunError as exc:
+        err(f"error: {exc}")
+        return int(ExitCode.FAILED)
+    for outcome in outcomes:
+        print(
+            f"trialrun stage {task.kind}: {outcome.family} seed {outcome.seed} in run "
+            f"{outcome.output.mlflow_run_id}: {outcome.output.validation_metrics}",
+            flush=True,
+        )
+    return int(ExitCode.OK)
 
 
 @contextmanager

@@ -7,7 +7,8 @@ given, and the checks before they start, are in :mod:`agent.pipeline.kubernetes_
 Workers share the Optuna storage and the MLflow tracking server, so those must be reachable from
 every worker: Kubernetes needs a database server for Optuna (PostgreSQL) and a tracking server
 for MLflow; local processes may share SQLite files, though PostgreSQL copes better with several
-writers. The baselines and the final models still train here, in the pipeline's process.
+writers. The baselines and the final models train in the pipeline's process locally, and as
+Kubernetes Jobs of their own on Kubernetes (:mod:`agent.pipeline.stage_jobs`).
 
 The tune step waits for the jobs with the experiment's deadline and cancel flag. A cancel goes
 through :func:`tools.jobs.cancel.cancel` for each job, which also settles their trials and runs.
@@ -65,17 +66,18 @@ def is_distributed(request: ExperimentRequest) -> bool:
 def check_runtime(
     request: ExperimentRequest, backends: Mapping[str, Backend] | None = None
 ) -> None:
-    """Refuse, before any compute, distributed tuning that its stores or runtime cannot serve.
+    """Refuse, before any compute, jobs that their stores or runtime cannot serve.
+
+    On a Kubernetes runtime every model trains in pods (tuning or not: see
+    :mod:`agent.pipeline.stage_jobs`), so its checks apply to every such request.
 
     Raises:
         InputError: GPUs that do not split evenly over the workers; on Kubernetes, what
             :func:`~agent.pipeline.kubernetes_runtime.pod_settings` refuses (no image, stores on
             this machine, credentials no Secret provides). Each message says what to set instead.
     """
-    if not is_distributed(request):
-        return
     workers, gpus = request.budget.parallel, request.budget.gpus
-    if gpus % workers:
+    if is_distributed(request) and gpus % workers:
         raise InputError(
             f"budget.gpus {gpus!r} cannot be split evenly over {workers} workers.",
             field="budget.gpus",
@@ -86,8 +88,8 @@ def check_runtime(
 
 
 def check_data(request: ExperimentRequest, entry: DatasetEntry) -> None:
-    """Refuse a dataset the tuning workers could not read (Kubernetes pods; see the module)."""
-    if is_distributed(request) and request.namespace is not None:
+    """Refuse a dataset the pods of a Kubernetes runtime could not read."""
+    if request.namespace is not None:
         kubernetes_runtime.check_data(request, entry)
 
 

@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import optuna
@@ -70,34 +70,22 @@ def worker_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
-class WorkerTask(BaseModel):
-    """What every worker of one launch is told.
+class JobTask(BaseModel):
+    """What a job that ``trialrun run`` starts is told: the tuning request's fields, and more.
 
     Attributes:
-        request: The tuning request's fields (:class:`~tools.tuning.experiment.TuneRequest`).
-        study_name: The study the coordinator opened.
-        experiment_id: The MLflow experiment of the trial runs.
-        parent_run_id: The parent run every trial run is a child of.
-        group: Identifies this launch: workers claim indices within it.
-        workers: How many workers were launched.
-        deadline: Unix time by which tuning must have ended.
-        dataset: The dataset's catalog entry, its location resolved; None to read the entry from
-            the worker's own catalog (``TRIALRUN_CATALOG``).
+        request: The tuning request's fields (:class:`~tools.tuning.experiment.TuneRequest`);
+            a storage URL holding a password is left out (the job has it from a Secret).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    what: ClassVar[str] = "worker task"
+    env: ClassVar[str] = TASK_ENV
 
     request: dict[str, Any]
-    study_name: str = Field(min_length=1)
-    experiment_id: str = Field(min_length=1)
-    parent_run_id: str = Field(min_length=1)
-    group: str = Field(min_length=1)
-    workers: int = Field(ge=1)
-    deadline: float
-    dataset: DatasetEntry | None = None
 
     @classmethod
-    def for_request(cls, request: TuneRequest, **fields: Any) -> WorkerTask:
+    def for_request(cls, request: TuneRequest, **fields: Any) -> Self:
         """Return the task for ``request``, leaving out a storage URL that holds a password."""
         values = json.loads(json.dumps(dataclasses.asdict(request)))  # tuples as JSON lists
         if values["storage"] and has_password(values["storage"]):
@@ -105,7 +93,7 @@ class WorkerTask(BaseModel):
         return cls(request=values, **fields)
 
     @classmethod
-    def parse(cls, text: str) -> WorkerTask:
+    def parse(cls, text: str) -> Self:
         """Read a task from its JSON form.
 
         Raises:
@@ -115,10 +103,10 @@ class WorkerTask(BaseModel):
             return cls.model_validate_json(text)
         except ValidationError as exc:
             raise InputError(
-                f"The worker task is not valid: {exc.errors()[0]['msg']} "
+                f"The {cls.what} is not valid: {exc.errors()[0]['msg']} "
                 f"at {'.'.join(map(str, exc.errors()[0]['loc']))!r}.",
-                field=TASK_ENV,
-                hint="Workers are started by `trialrun run`; do not edit their task.",
+                field=cls.env,
+                hint="Jobs are started by `trialrun run`; do not edit their task.",
             ) from None
 
     def tune_request(self) -> TuneRequest:
@@ -133,11 +121,35 @@ class WorkerTask(BaseModel):
         try:
             return TuneRequest(**values)
         except TypeError as exc:
-            raise InputError(f"The worker task's request is not valid: {exc}.") from None
+            raise InputError(f"The {self.what}'s request is not valid: {exc}.") from None
 
     def to_json(self) -> str:
         """Return the JSON form, as :meth:`parse` reads it."""
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+
+class WorkerTask(JobTask):
+    """What every worker of one launch is told.
+
+    Attributes:
+        request: The tuning request's fields (:class:`~tools.tuning.experiment.TuneRequest`).
+        study_name: The study the coordinator opened.
+        experiment_id: The MLflow experiment of the trial runs.
+        parent_run_id: The parent run every trial run is a child of.
+        group: Identifies this launch: workers claim indices within it.
+        workers: How many workers were launched.
+        deadline: Unix time by which tuning must have ended.
+        dataset: The dataset's catalog entry, its location resolved; None to read the entry from
+            the worker's own catalog (``TRIALRUN_CATALOG``).
+    """
+
+    study_name: str = Field(min_length=1)
+    experiment_id: str = Field(min_length=1)
+    parent_run_id: str = Field(min_length=1)
+    group: str = Field(min_length=1)
+    workers: int = Field(ge=1)
+    deadline: float
+    dataset: DatasetEntry | None = None
 
 
 @dataclasses.dataclass(frozen=True)

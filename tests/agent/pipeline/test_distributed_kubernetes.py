@@ -165,8 +165,10 @@ def test_the_pods_train_from_the_manifest_alone_and_no_credential_leaks_anywhere
 
     assert report.status == "succeeded", (report.failure, pods.logs())
     assert report.verification.passed, [c for c in report.verification.checks if not c.passed]
-    (job_id,) = cluster["context"].jobs
-    assert JobStore().get(job_id).state == JobState.SUCCEEDED
+    jobs = {JobStore().get(j).spec.name: JobStore().get(j) for j in cluster["context"].jobs}
+    assert list(jobs) == ["baseline", "tune", "final"]  # every model trained in the cluster
+    assert all(job.state == JobState.SUCCEEDED for job in jobs.values())
+    job_id = jobs["tune"].id
     study_name = next(c.id for c in report.changes.items if c.kind == "study")
     trials = optuna.load_study(study_name=study_name, storage=cluster["storage"]).get_trials()
     assert len(trials) == 4 and {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"}
@@ -195,7 +197,7 @@ def test_the_pods_train_from_the_manifest_alone_and_no_credential_leaks_anywhere
     # pods, so each worker claimed its index from the study instead.
     assert created.spec.completion_mode is None
     started = list(pods.started.values())
-    assert len(started) == 2
+    assert len(started) == 4  # one baseline pod, two tuning workers, one final pod
     assert all(env["TRIALRUN_WORKER_INDEX"] == "" for env in started)
     assert all(env["TRIALRUN_OPTUNA_STORAGE"] == cluster["storage"] for env in started)
     assert all(env["MLFLOW_TRACKING_PASSWORD"] == cluster["secrets"]["mlflow"] for env in started)
@@ -211,6 +213,14 @@ def test_the_pods_train_from_the_manifest_alone_and_no_credential_leaks_anywhere
     parent = next(c.id for c in report.changes.items if c.kind == "parent_run")
     experiment_id = mlflow_client.get_run(parent).info.experiment_id
     runs = mlflow_client.search_runs([experiment_id], max_results=1000)
+    ran_in = {r.data.tags["trialrun.role"]: r.data.tags.get("trialrun.job_id") for r in runs}
+    assert ran_in == {
+        "parent": None,
+        "baseline": jobs["baseline"].id,
+        "trial": job_id,
+        "final": jobs["final"].id,
+    }
+    assert any("as a Kubernetes Job in namespace" in step for step in report.plan.steps)
     log_artifact = Path(mlflow_client.download_artifacts(parent, f"jobs/{job_id}.log"))
     places = {
         "job manifest": json.dumps(api.sanitize_for_serialization(created)),
@@ -242,7 +252,11 @@ def test_cancelling_the_experiment_stops_its_pods_and_settles_their_trials_and_r
     context = cluster["context"]
 
     _start(cluster, request)
-    job_id = wait_for(lambda: context.jobs and context.jobs[0], timeout=120)
+
+    def tuning_job() -> str | None:
+        return next((j for j in context.jobs if JobStore().get(j).spec.name == "tune"), None)
+
+    job_id = wait_for(tuning_job, timeout=180)
     container = _job_object(kubelet, job_id).spec.template.spec.containers[0]
     plain = {e.name: e.value for e in container.env}
     task = json.loads(plain["TRIALRUN_WORKER_TASK"])
@@ -294,8 +308,8 @@ def test_a_pod_whose_dataset_changed_refuses_to_train_and_the_report_says_why(
     message = report.failure.message
     assert "before any trial finished" in message and "exited 5" in message
     assert f"The file for 'wine@v1' at {url!r} changed after it was catalogued" in message
-    (job_id,) = context.jobs
-    assert JobStore().get(job_id).state == JobState.FAILED
+    baseline, tuning = (JobStore().get(j) for j in context.jobs)  # the baseline read it unchanged
+    assert (baseline.state, tuning.state) == (JobState.SUCCEEDED, JobState.FAILED)
 
 
 def test_a_missing_secret_is_refused_before_any_compute(
@@ -311,3 +325,37 @@ def test_a_missing_secret_is_refused_before_any_compute(
     assert "Secret 'no-such-secret', which does not exist" in report.failure.message
     assert "kubectl create secret generic no-such-secret" in report.failure.message
     assert cluster["context"].jobs == []
+
+
+def test_with_tuning_off_the_baseline_and_final_models_still_train_in_the_cluster(
+    cluster: dict[str, Any],
+    examples_catalog: Any,
+    kube_namespace: str,
+    kubelet: Any,
+    run_pods: Any,
+    mlflow_server: str,
+):
+    data = Path("data").resolve()
+    claim = _claim(kubelet, kube_namespace)
+    pods = run_pods(claims={claim: data})
+    request = _request(
+        cluster, kube_namespace, data={"claim": claim, "mount": str(data)}
+    ).model_copy(update={"optimize": False, "seeds": [1, 2]})
+
+    _start(cluster, request)
+    report = _finish(cluster)
+
+    assert report.status == "succeeded", (report.failure, pods.logs())
+    assert report.verification.passed, [c for c in report.verification.checks if not c.passed]
+    jobs = [JobStore().get(j) for j in cluster["context"].jobs]
+    assert [(j.spec.name, j.state) for j in jobs] == [
+        ("baseline", JobState.SUCCEEDED),
+        ("final", JobState.SUCCEEDED),
+    ]
+    assert [s.seed for s in report.summary.seeds] == [1, 2]
+    client = mlflow.MlflowClient(mlflow_server)
+    for seed in report.summary.seeds:
+        assert client.get_run(seed.run_id).data.tags["trialrun.job_id"] == jobs[1].id
+    assert report.summary.baseline_run_id is not None
+    baseline = client.get_run(report.summary.baseline_run_id)
+    assert baseline.data.tags["trialrun.job_id"] == jobs[0].id
