@@ -22,19 +22,21 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.adapters.background import err, recover_at_start
 from agent.adapters.exit_codes import ExitCode
 
+T = TypeVar("T")
+
 
 def run_worker_command(task_json: str | None = None) -> int:
     """Run one worker to the end and return its exit code."""
-    from tools.errors import Cancelled, InputError, PolicyError, TrialrunError
+    from tools.errors import InputError
     from tools.jobs.kubernetes_manifest import INDEX_ENV
     from tools.tuning.worker import TASK_ENV, WorkerTask, run_worker
 
@@ -64,23 +66,15 @@ def run_worker_command(task_json: str | None = None) -> int:
                 Path(progress).touch()
 
     holder = f"{job_id or 'no job'} on {socket.gethostname()} (pid {os.getpid()})"
-    try:
-        with _cancel_on_signals(cancel):
-            outcome = run_worker(
-                task, job_id=job_id, index=index, holder=holder, cancel=cancel, on_trial=on_trial
-            )
-    except Cancelled:
-        err("trialrun worker: cancelled")
-        return int(ExitCode.CANCELLED)
-    except PolicyError as exc:
-        err(f"error: refused: {exc}")
-        return int(ExitCode.REFUSED)
-    except InputError as exc:
-        err(f"error: {exc}")
-        return int(ExitCode.USAGE)
-    except TrialrunError as exc:
-        err(f"error: {exc}")
-        return int(ExitCode.FAILED)
+    code, outcome = _until_done(
+        "trialrun worker",
+        cancel,
+        lambda: run_worker(
+            task, job_id=job_id, index=index, holder=holder, cancel=cancel, on_trial=on_trial
+        ),
+    )
+    if outcome is None:
+        return code
     study = outcome.study
     counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(study.counts.items()))
     print(
@@ -97,7 +91,7 @@ def run_stage_command() -> int:
     Exit codes as for a worker: 0 done, 2 a bad task or dataset, 4 a failure, 5 the dataset
     changed after it was catalogued, 6 cancelled.
     """
-    from tools.errors import Cancelled, InputError, PolicyError, TrialrunError
+    from tools.errors import InputError
     from tools.tuning.stage import STAGE_TASK_ENV, StageTask, run_stage
 
     raw = os.environ.get(STAGE_TASK_ENV)
@@ -110,28 +104,37 @@ def run_stage_command() -> int:
         err(f"error: {exc}")
         return int(ExitCode.USAGE)
     cancel = threading.Event()
-    try:
-        with _cancel_on_signals(cancel):
-            outcomes = run_stage(task, cancel=cancel)
-    except Cancelled:
-        err(f"trialrun stage {task.kind}: cancelled")
-        return int(ExitCode.CANCELLED)
-    except PolicyError as exc:
-        err(f"error: refused: {exc}")
-        return int(ExitCode.REFUSED)
-    except InputError as exc:
-        err(f"error: {exc}")
-        return int(ExitCode.USAGE)
-    except TrialrunError as exc:
-        err(f"error: {exc}")
-        return int(ExitCode.FAILED)
-    for outcome in outcomes:
+    code, outcomes = _until_done(
+        f"trialrun stage {task.kind}", cancel, lambda: run_stage(task, cancel=cancel)
+    )
+    for outcome in outcomes or []:
         print(
             f"trialrun stage {task.kind}: {outcome.family} seed {outcome.seed} in run "
             f"{outcome.output.mlflow_run_id}: {outcome.output.validation_metrics}",
             flush=True,
         )
-    return int(ExitCode.OK)
+    return code
+
+
+def _until_done(who: str, cancel: threading.Event, work: Callable[[], T]) -> tuple[int, T | None]:
+    """Run ``work`` with SIGTERM and Ctrl-C setting ``cancel``; map its end to an exit code."""
+    from tools.errors import Cancelled, InputError, PolicyError, TrialrunError
+
+    try:
+        with _cancel_on_signals(cancel):
+            return int(ExitCode.OK), work()
+    except Cancelled:
+        err(f"{who}: cancelled")
+        return int(ExitCode.CANCELLED), None
+    except PolicyError as exc:
+        err(f"error: refused: {exc}")
+        return int(ExitCode.REFUSED), None
+    except InputError as exc:
+        err(f"error: {exc}")
+        return int(ExitCode.USAGE), None
+    except TrialrunError as exc:
+        err(f"error: {exc}")
+        return int(ExitCode.FAILED), None
 
 
 @contextmanager

@@ -202,13 +202,8 @@ def _specs(
                 env={TASK_ENV: task.to_json(), **pods.env},
                 resources=Resources(cpus=cpus, gpus=gpus, memory_mib=pods.memory_mib),
                 parallelism=workers,
-                image=pods.image,
                 namespace=request.namespace,
-                secret_env=pods.secret_env,
-                secret_env_from=pods.secret_env_from,
-                claims=pods.claims,
-                service_account=pods.service_account,
-                ttl_seconds=pods.ttl_seconds,
+                **pods.job_fields(),
             )
         ]
     # Local workers inherit this process's environment, credentials included.

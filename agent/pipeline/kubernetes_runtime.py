@@ -20,6 +20,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import urlsplit
 
 from agent.request import ExperimentRequest, KubernetesTarget
@@ -59,6 +60,17 @@ class PodSettings:
     service_account: str | None = None
     memory_mib: int = 2048
     ttl_seconds: int = TTL_SECONDS
+
+    def job_fields(self) -> dict[str, Any]:
+        """Return the :class:`~tools.jobs.model.JobSpec` fields these settings fill."""
+        return {
+            "image": self.image,
+            "secret_env": self.secret_env,
+            "secret_env_from": self.secret_env_from,
+            "claims": self.claims,
+            "service_account": self.service_account,
+            "ttl_seconds": self.ttl_seconds,
+        }
 
 
 def target(request: ExperimentRequest) -> KubernetesTarget:

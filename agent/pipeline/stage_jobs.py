@@ -88,13 +88,8 @@ def train_as_job(
             "worker_group": f"{kind}-{uuid.uuid4().hex[:8]}",
             **run_labels(parent, study=None),
         },
-        image=pods.image,
         namespace=request.namespace,
-        secret_env=pods.secret_env,
-        secret_env_from=pods.secret_env_from,
-        claims=pods.claims,
-        service_account=pods.service_account,
-        ttl_seconds=pods.ttl_seconds,
+        **pods.job_fields(),
     )
     job = lifecycle.submit(spec, backend="kubernetes", backends=context.backends)
     context.jobs.append(job.id)

@@ -126,7 +126,12 @@ def _finish(cluster: dict[str, Any], timeout: float = 300) -> Report:
     return cluster["reports"][0]
 
 
-def _claim(kubelet: Any, namespace: str) -> str:
+def _on_a_claim(kubelet: Any, namespace: str, run_pods: Any) -> tuple[Any, dict[str, str]]:
+    """Start the pods' kubelet with ./data (the examples) as a claim's volume.
+
+    Returns the kubelet and the runtime's ``data`` block naming the claim and its mount.
+    """
+    data = Path("data").resolve()
     name = f"datasets-{uuid.uuid4().hex[:6]}"
     kubelet.core.create_namespaced_persistent_volume_claim(
         namespace,
@@ -138,7 +143,7 @@ def _claim(kubelet: Any, namespace: str) -> str:
             },
         },
     )
-    return name
+    return run_pods(claims={name: data}), {"claim": name, "mount": str(data)}
 
 
 def _job_object(kubelet: Any, job_id: str) -> Any:
@@ -155,10 +160,9 @@ def test_the_pods_train_from_the_manifest_alone_and_no_credential_leaks_anywhere
     mlflow_server: str,
     tmp_path: Path,
 ):
-    data = Path("data").resolve()  # where the examples are; the claim's volume stands in for it
-    claim = _claim(kubelet, kube_namespace)
-    pods = run_pods(claims={claim: data})
-    request = _request(cluster, kube_namespace, data={"claim": claim, "mount": str(data)})
+    pods, claim = _on_a_claim(kubelet, kube_namespace, run_pods)
+    data = Path(claim["mount"])
+    request = _request(cluster, kube_namespace, data=claim)
 
     _start(cluster, request)
     report = _finish(cluster)
@@ -186,7 +190,7 @@ def test_the_pods_train_from_the_manifest_alone_and_no_credential_leaks_anywhere
     assert task["dataset"]["sha256"] == examples_catalog.get("wine", "v1").sha256
     assert task["dataset"]["location"] == str(data / "wine.parquet")
     (volume,) = created.spec.template.spec.volumes
-    assert volume.persistent_volume_claim.claim_name == claim
+    assert volume.persistent_volume_claim.claim_name == claim["claim"]
     assert volume.persistent_volume_claim.read_only
     assert container.volume_mounts[0].mount_path == str(data)
     assert created.spec.ttl_seconds_after_finished == 3600
@@ -244,11 +248,9 @@ def test_cancelling_the_experiment_stops_its_pods_and_settles_their_trials_and_r
     wait_for: Any,
     mlflow_server: str,
 ):
-    data = str(Path("data").resolve())
-    claim = _claim(kubelet, kube_namespace)
-    pods = run_pods(claims={claim: Path(data)})
+    pods, claim = _on_a_claim(kubelet, kube_namespace, run_pods)
     budget = {"trials": 500, "seconds": 240, "cpus": 2, "parallel": 2}
-    request = _request(cluster, kube_namespace, data={"claim": claim, "mount": data}, budget=budget)
+    request = _request(cluster, kube_namespace, data=claim, budget=budget)
     context = cluster["context"]
 
     _start(cluster, request)
@@ -335,12 +337,10 @@ def test_with_tuning_off_the_baseline_and_final_models_still_train_in_the_cluste
     run_pods: Any,
     mlflow_server: str,
 ):
-    data = Path("data").resolve()
-    claim = _claim(kubelet, kube_namespace)
-    pods = run_pods(claims={claim: data})
-    request = _request(
-        cluster, kube_namespace, data={"claim": claim, "mount": str(data)}
-    ).model_copy(update={"optimize": False, "seeds": [1, 2]})
+    pods, claim = _on_a_claim(kubelet, kube_namespace, run_pods)
+    request = _request(cluster, kube_namespace, data=claim).model_copy(
+        update={"optimize": False, "seeds": [1, 2]}
+    )
 
     _start(cluster, request)
     report = _finish(cluster)

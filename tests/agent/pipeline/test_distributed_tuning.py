@@ -128,7 +128,8 @@ def test_cancelling_one_worker_job_stops_only_its_trials_and_the_experiment_goes
     report = reports[0]
     assert cancelled.job.state == JobState.CANCELLED
     assert report.status == "succeeded", report.failure
-    assert JobStore().get(theirs).state == JobState.SUCCEEDED
+    other = JobStore().get(theirs)
+    assert other.state == JobState.SUCCEEDED, (other.reason, other.exit_code)
     trials = study.get_trials()
     owned = {
         job: [t for t in trials if t.user_attrs.get(TRIAL_JOB_ATTR) == job]
