@@ -81,6 +81,14 @@ def worker(
     raise typer.Exit(run_worker_command(task))
 
 
+@app.command("stage", hidden=True)
+def stage() -> int:
+    """Train an experiment's baselines or final models as a job (trialrun run starts these)."""
+    from agent.adapters.worker import run_stage_command
+
+    raise typer.Exit(run_stage_command())
+
+
 @app.command("plan")
 def plan(files: FilesArgument, report_json: ReportJson = None, model: ModelOption = None) -> int:
     """Show what run would do: every input and where it came from, what is missing or refused."""

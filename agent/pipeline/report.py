@@ -61,14 +61,18 @@ def plan_section(request: ExperimentRequest, context: PipelineContext) -> Plan:
         inputs.append(PlanInput(name="direction", value=request.metric_direction, source="default"))
     inputs = [i for i in inputs if i.value is not None]
     defaults = [i.name for i in inputs if i.source == "default"]
-    steps = ["validate the dataset (catalog entry, digest, columns)"]
+    k8s = request.kubernetes
+    here = ", in this process" if k8s else ""
+    job = f", as a Kubernetes Job in namespace {k8s.namespace}" if k8s else ""
+    steps = [f"validate the dataset (catalog entry, digest, columns){here}"]
     if request.test_fraction > 0:
         steps.append(
             f"hold out {request.test_fraction:.0%} of the rows as a test share before anything "
             "trains; the baseline and final models are scored on it once"
         )
     steps.append(
-        f"baseline: {', '.join(request.families)} with library defaults, seed {request.seeds[0]}"
+        f"baseline: {', '.join(request.families)} with library defaults, seed "
+        f"{request.seeds[0]}{job}"
     )
     if request.optimize:
         steps.append(
@@ -76,8 +80,14 @@ def plan_section(request: ExperimentRequest, context: PipelineContext) -> Plan:
             f"up to {request.budget.trials} trials, {request.budget.parallel} at a time"
             + _workers(request)
         )
-    steps.append(f"final: the best configuration once per seed {request.seeds}")
-    steps.append("verify every run by reading it back from MLflow")
+    steps.append(f"final: the best configuration once per seed {request.seeds}{job}")
+    steps.append(f"verify every run by reading it back from MLflow{here}")
+    if k8s:
+        steps.append(
+            "on Kubernetes every model trains in pods, which read the dataset from its "
+            "catalogued location and check its digest first; this process validates the data, "
+            "opens the parent run, waits for the Jobs and verifies"
+        )
     return Plan(
         inputs=inputs,
         defaults_used=defaults,
@@ -168,7 +178,7 @@ def rollback_section(state: PipelineState, context: PipelineContext) -> Rollback
         steps.append(f"stop it: trialrun jobs cancel {context.job_id}")
     if context.jobs:
         steps.append(
-            "stop the tuning workers (their running trials become FAIL, their runs KILLED): "
+            "stop its jobs (their running trials become FAIL, their runs KILLED): "
             + "; ".join(f"trialrun jobs cancel {job_id}" for job_id in context.jobs)
         )
     parent = state.get("parent")
@@ -287,7 +297,7 @@ def _job_changes(context: PipelineContext) -> list[Change]:
             detail = f"{job.state.value}; this experiment runs in it"
         else:
             detail = (
-                f"{job.state.value}; {job.spec.parallelism} worker(s) of "
+                f"{job.spec.name}: {job.state.value}; {job.spec.parallelism} worker(s) of "
                 f"{job.spec.resources.cpus} cpu; log: jobs/{job.id}.log on the parent run"
             )
         items.append(Change(kind="job", id=job.id, name=f"{job.backend} job", detail=detail))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import platform
 import socket
 import subprocess
@@ -99,7 +100,7 @@ def library_versions() -> dict[str, str]:
 
 
 def environment_tags() -> dict[str, str]:
-    """Return the tags that describe this run's environment (git, versions, host)."""
+    """Return the tags that describe this run's environment (git, versions, host, job)."""
     git = git_state()
     tags = {
         "mlflow.source.git.commit": git.sha,
@@ -111,4 +112,7 @@ def environment_tags() -> dict[str, str]:
         "trialrun.argv": " ".join(sys.argv[:1]),
     }
     tags.update({f"trialrun.version.{k}": v for k, v in library_versions().items()})
+    job_id = os.environ.get("TRIALRUN_JOB_ID")
+    if job_id:  # the job this process runs in (a cancel of that job settles the run)
+        tags["trialrun.job_id"] = job_id
     return tags

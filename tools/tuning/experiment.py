@@ -108,9 +108,9 @@ class TuneResult:
     notes: list[str] = field(default_factory=list)
 
 
-def load_context(request: TuneRequest) -> DataContext:
-    """Load the catalogued dataset, validate it and split it."""
-    catalog = Catalog.load(paths.catalog_path(request.catalog))
+def load_context(request: TuneRequest, *, catalog: Catalog | None = None) -> DataContext:
+    """Load the catalogued dataset (from ``catalog``, else the request's), validate and split it."""
+    catalog = catalog or Catalog.load(paths.catalog_path(request.catalog))
     entry, frame = load_curated(request.dataset, request.version, catalog=catalog)
     if request.target and request.target != entry.target:
         entry = entry.model_copy(update={"target": request.target})
