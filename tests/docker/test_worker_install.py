@@ -11,6 +11,7 @@ non-root user and the ENTRYPOINT at run time (those are checked in the Dockerfil
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -36,6 +37,20 @@ pytestmark = pytest.mark.slow
 def worker_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A virtual environment installed exactly as the image's is (about 4 minutes on 2 cores)."""
     root = tmp_path_factory.mktemp("image")
+    # The wheel is built from a copy of the working tree, as the Dockerfile builds from its COPY:
+    # setuptools writes build/ beside the sources it builds, which must not land in the checkout.
+    source = root / "src"
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
     subprocess.run(
         [
             sys.executable,
@@ -46,7 +61,7 @@ def worker_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-deps",
             "--wheel-dir",
             root / "dist",
-            REPO,
+            source,
         ],
         check=True,
         capture_output=True,
