@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tools.jobs.model import ClaimMount, SecretKey
 from tools.training.metrics import METRICS, Direction, MetricName
 
 ModelFamily = Literal["xgboost", "lightgbm", "both"]
@@ -95,12 +96,40 @@ class Budget(BaseModel):
     parallel: Annotated[Count, Field(ge=1, le=256, description="Parallel jobs or workers.")] = 1
 
 
+class KubernetesSecrets(BaseModel):
+    """Credentials the pods read from Kubernetes Secrets; their values never pass trialrun."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env_from: list[str] = Field(
+        default_factory=list, description="Secrets whose every key becomes a variable."
+    )
+    env: dict[str, SecretKey] = Field(
+        default_factory=dict, description="Variables each read from one key of a Secret."
+    )
+
+
 class KubernetesTarget(BaseModel):
-    """Where on Kubernetes the experiment runs."""
+    """Where on Kubernetes the experiment runs, and what its pods are given."""
 
     model_config = ConfigDict(extra="forbid")
 
     namespace: str
+    image: str | None = Field(default=None, description="Worker image; $TRIALRUN_K8S_IMAGE.")
+    secrets: KubernetesSecrets = Field(default_factory=KubernetesSecrets)
+    data: ClaimMount | None = Field(
+        default=None, description="A PersistentVolumeClaim holding catalogued files."
+    )
+    service_account: str | None = Field(default=None, description="The pods' service account.")
+    memory: str = Field(
+        default="2Gi", pattern=r"^[1-9][0-9]*(Mi|Gi)$", description="Memory per pod."
+    )
+
+    @property
+    def memory_mib(self) -> int:
+        """Return :attr:`memory` in MiB."""
+        amount = int(self.memory[:-2])
+        return amount * 1024 if self.memory.endswith("Gi") else amount
 
     @field_validator("namespace")
     @classmethod
@@ -131,6 +160,15 @@ class _Fields(BaseModel):
     model: ModelFamily = "lightgbm"
     direction: Direction | None = None
     optimize: Annotated[bool, Field(strict=True)] = True
+    test_fraction: float = Field(
+        default=0.15,
+        ge=0,
+        lt=1,
+        strict=True,
+        allow_inf_nan=False,
+        description="Share of rows held out before tuning and scored once by the final models; "
+        "0 for none.",
+    )
     experiment: ExperimentName | None = None
     runtime: Runtime = "local"
     approve: bool = Field(
@@ -177,13 +215,14 @@ class ExperimentRequest(_Fields):
         return ["xgboost", "lightgbm"] if self.model == "both" else [self.model]
 
     @property
+    def kubernetes(self) -> KubernetesTarget | None:
+        """Return the Kubernetes runtime block, or None for a local run."""
+        return self.runtime.kubernetes if isinstance(self.runtime, KubernetesRuntime) else None
+
+    @property
     def namespace(self) -> str | None:
         """Return the Kubernetes namespace, or None for a local run."""
-        return (
-            self.runtime.kubernetes.namespace
-            if isinstance(self.runtime, KubernetesRuntime)
-            else None
-        )
+        return self.kubernetes.namespace if self.kubernetes else None
 
 
 class RequestDraft(_Fields):

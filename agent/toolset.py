@@ -345,6 +345,27 @@ def metric_history(run_id: str, key: str) -> str:
     return _dump(query.metric_history(run_id, key))
 
 
+def reproduce_run(run_id: str) -> str:
+    """Train a baseline, trial or final run again from its record, as a new linked run.
+
+    Refuses when the data's digest or a library's version differs from the record. Reports
+    whether every replayed score equals the recorded one to the last digit.
+
+    Args:
+        run_id: MLflow run ID of the run to replay.
+    """
+    from tools.tuning.reproduce import reproduce
+
+    replay = reproduce(run_id)
+    return _result(
+        status="identical" if replay.identical else "different",
+        original_run_id=replay.original_run_id,
+        replay_run_id=replay.run_id,
+        scores={k: {"recorded": a, "replayed": b} for k, (a, b) in replay.metrics.items()},
+        notes=list(replay.notes),
+    )
+
+
 def list_jobs() -> str:
     """List recent jobs (local processes and Kubernetes Jobs), newest first."""
     from tools.jobs import api
@@ -383,6 +404,7 @@ TOOL_FUNCTIONS = (
     show_run,
     compare_runs,
     metric_history,
+    reproduce_run,
     list_jobs,
     show_job,
     cancel_job,

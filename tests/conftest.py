@@ -2,8 +2,9 @@
 
 Every test runs in its own ``tmp_path`` with trialrun's location variables unset, so the defaults
 (``./mlflow.db``, ``./optuna.db``, ``./datasets.yaml``, ``./.trialrun``) land there. After each
-test, every MLflow store in its directory is audited for registered models; a test marked
-``after_all`` runs last and reads the audit, so the suite proves it never registered a model.
+test, every MLflow store in its directory is audited for registered models; tests marked
+``after_all`` run last and read the audit, so the suite proves it never registered a model, and
+compare the checkout with its state at the start, so it proves it wrote nothing there.
 """
 
 from __future__ import annotations
@@ -39,11 +40,24 @@ LOCATION_VARIABLES = (
     "TRIALRUN_OPTUNA_STORAGE",
 )
 AUDIT = pytest.StashKey[dict[str, list[str]]]()
+CHECKOUT = pytest.StashKey[set[str]]()
+NOT_CHECKOUT_FILES = {".git", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+
+
+def checkout_files() -> set[str]:
+    """Return every file and directory in the checkout, less the VCS, caches and environment."""
+    found = set()
+    for path in REPO.rglob("*"):
+        parts = path.relative_to(REPO).parts
+        if NOT_CHECKOUT_FILES.isdisjoint(parts) and not parts[0].endswith(".egg-info"):
+            found.add("/".join(parts))
+    return found
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "after_all: runs after every other test of the session")
     config.stash[AUDIT] = {}
+    config.stash[CHECKOUT] = checkout_files()
     # PostgreSQL and the Kubernetes control plane (tests/support/cluster.py). tests/ is not a
     # package (importlib mode), so the plugin is loaded by path, once for the whole suite.
     spec = importlib.util.spec_from_file_location("trialrun_test_cluster", CLUSTER_PLUGIN)
@@ -72,11 +86,11 @@ def _own_workdir(
     for name in LOCATION_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    from tools.tracking.context import git_state
+    from tools.tracking.context import forget_git_state
 
-    git_state.cache_clear()  # the git state is read from the working directory
+    forget_git_state()  # the git state is read from the working directory
     yield
-    git_state.cache_clear()
+    forget_git_state()
     audit = request.config.stash[AUDIT]
     for store in mlflow_stores(tmp_path):
         audit[str(store)] = registered_models(store)
@@ -126,12 +140,29 @@ def registry_audit(
     return audit
 
 
+@pytest.fixture
+def files_added_to_checkout(request: pytest.FixtureRequest) -> Callable[[], list[str]]:
+    """Return what the session has added to the checkout so far (stores, artifacts, models)."""
+
+    def added() -> list[str]:
+        return sorted(checkout_files() - request.config.stash[CHECKOUT])
+
+    return added
+
+
 @pytest.fixture(scope="session")
 def _empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mlflow import MlflowClient
 
     path = tmp_path_factory.mktemp("template") / "empty.sqlite"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    # MLflow gives the Default experiment an artifact location under the working directory the
+    # store is created in; session fixtures run before any test changes directory.
+    here = Path.cwd()
+    os.chdir(path.parent)
+    try:
+        MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    finally:
+        os.chdir(here)
     return path
 
 

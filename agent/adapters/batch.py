@@ -165,6 +165,7 @@ def converse(
     from agent.context import AgentContext
     from agent.conversation import Conversation
     from agent.models import load_model, model_name
+    from tools.tracking.context import code_directory
 
     printer = ProgressPrinter(stream=console.file)
     context = AgentContext(
@@ -177,7 +178,8 @@ def converse(
     )
     conversation = Conversation(load_model(model), context=context, model_label=model_name(model))
     message = f"Train the model this prompt file describes.\n\n{body}".strip()
-    with printer, cancel_on_interrupt(context.cancel):
+    # The runs record the git state of the prompt file's repository, not of where CI stands.
+    with printer, cancel_on_interrupt(context.cancel), code_directory(path.parent):
         turn = conversation.send(message, NobodyToAsk())
     if turn.unanswered:
         why = "".join(f"; {p}" for p in context.pending_problems)

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from agent.adapters import cli_datasets, cli_jobs
-from agent.adapters.exit_codes import ExitCode, exit_code_for
+from agent.adapters.exit_codes import ExitCode, exit_code_for, exit_on_errors
 from agent.adapters.slack import cli as slack_cli
 
 app = typer.Typer(
@@ -83,6 +83,14 @@ def worker(
     raise typer.Exit(run_worker_command(task))
 
 
+@app.command("stage", hidden=True)
+def stage() -> int:
+    """Train an experiment's baselines or final models as a job (trialrun run starts these)."""
+    from agent.adapters.worker import run_stage_command
+
+    raise typer.Exit(run_stage_command())
+
+
 @app.command("plan")
 def plan(files: FilesArgument, report_json: ReportJson = None, model: ModelOption = None) -> int:
     """Show what run would do: every input and where it came from, what is missing or refused."""
@@ -97,6 +105,55 @@ def chat(model: ModelOption = None) -> int:
     from agent.adapters.terminal import run_chat
 
     raise typer.Exit(run_chat(model=model))
+
+
+@app.command("rollback")
+def rollback(
+    run_id: Annotated[str, typer.Argument(help="The experiment's parent run ID.")],
+    dry_run: Annotated[
+        bool, typer.Option(help="List what would be deleted; delete nothing.")
+    ] = False,
+    storage: Annotated[
+        str | None,
+        typer.Option(help="Optuna storage URL (default: $TRIALRUN_OPTUNA_STORAGE, as for run)."),
+    ] = None,
+) -> int:
+    """Undo an experiment: its parent run, every child run, their logged models, its study."""
+    from tools.tuning.rollback import apply_rollback, plan_rollback
+
+    with exit_on_errors():
+        plan = plan_rollback(run_id, storage=storage)
+    study = f", study {plan.study!r}" if plan.study else ""
+    typer.echo(
+        f"Experiment {plan.experiment_id}: {len(plan.runs)} runs (parent {plan.parent_run_id} and "
+        f"{len(plan.runs) - 1} children), {len(plan.models)} logged models{study}."
+    )
+    if dry_run:
+        for item in (*plan.models, *plan.runs):
+            typer.echo(f"  would delete {item}")
+        raise typer.Exit(int(ExitCode.OK))
+    result = apply_rollback(plan)
+    typer.echo(
+        f"Deleted {len(result.runs)} runs and {len(result.models)} logged models"
+        + (f", and study {result.study!r}." if result.study else ".")
+    )
+    for note in result.notes:
+        typer.echo(f"Note: {note}")
+    typer.echo("Runs and models are in MLflow's deleted stage; `mlflow gc` removes them for good.")
+    raise typer.Exit(int(ExitCode.OK))
+
+
+@app.command("reproduce")
+def reproduce(
+    run_id: Annotated[str, typer.Argument(help="A baseline, trial or final run ID.")],
+) -> int:
+    """Train a run again from its record as a new linked run; say whether it is identical."""
+    from tools.tuning.reproduce import reproduce as replay
+
+    with exit_on_errors():
+        result = replay(run_id)
+    typer.echo(result.describe())
+    raise typer.Exit(int(ExitCode.OK if result.identical else ExitCode.FAILED))
 
 
 app.add_typer(slack_cli.app, name="slack")

@@ -7,15 +7,13 @@ with its message on stderr.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from agent.adapters.exit_codes import ExitCode
-from tools.errors import InputError, PolicyError
+from agent.adapters.exit_codes import exit_on_errors
+from tools.errors import InputError
 
 app = typer.Typer(
     help="Curated datasets: the only data trialrun trains on.",
@@ -32,19 +30,6 @@ CatalogOption = Annotated[
         dir_okay=False,
     ),
 ]
-
-
-@contextmanager
-def _exit_codes() -> Iterator[None]:
-    """Turn trialrun errors into a message on stderr and the documented exit code."""
-    try:
-        yield
-    except PolicyError as exc:
-        typer.echo(f"Refused: {exc}", err=True)
-        raise typer.Exit(int(ExitCode.REFUSED)) from exc
-    except InputError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(int(ExitCode.USAGE)) from exc
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -79,12 +64,20 @@ def add(
     replace: Annotated[
         bool, typer.Option("--replace", help="Overwrite an existing name and version.")
     ] = False,
+    allow_pii: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="COLUMN=REASON: keep a column the personal-data scan flags as a feature, "
+            "recording why it is not personal data (repeatable)."
+        ),
+    ] = None,
     catalog: CatalogOption = None,
 ) -> None:
-    """Validate a file, record its digest and add it to the catalog."""
-    from tools.data.catalog import Catalog, add_dataset
+    """Validate a file, scan it for personal data, record its digest and add it to the catalog."""
+    from tools.data.catalog import Catalog, add_dataset, recatalogue_command
 
-    with _exit_codes():
+    with exit_on_errors():
+        allowed = _allowances(allow_pii or [])
         store = Catalog.load(catalog)
         entry = add_dataset(
             path,
@@ -98,11 +91,37 @@ def add(
             curated_by=curated_by,
             description=description,
             replace=replace,
+            pii_allowed=allowed,
         )
     typer.echo(
         f"Added {entry.ref} ({entry.task}, target {entry.target!r}, {entry.rows} rows, "
         f"sha256 {entry.sha256[:12]}) to {store.path}."
     )
+    typer.echo(f"Task {entry.task}: {entry.task_reason}.")
+    if entry.task_alternative is not None:
+        reading = "class codes" if entry.task_alternative != "regression" else "quantities"
+        typer.echo(
+            f"Ambiguous: whole numbers can be quantities or class codes. If they are {reading}, "
+            f"catalogue it as {entry.task_alternative} (--task {entry.task_alternative}):\n  "
+            + recatalogue_command(store, entry, entry.task_alternative)
+        )
+    for column, reason in entry.pii_allowed.items():
+        typer.echo(f"Kept {column!r} as a feature despite the personal-data scan: {reason}")
+
+
+def _allowances(values: list[str]) -> dict[str, str]:
+    allowed = {}
+    for value in values:
+        column, sep, reason = value.partition("=")
+        if not sep or not column.strip() or not reason.strip():
+            raise InputError(
+                f"--allow-pii {value!r} is not COLUMN=REASON.",
+                field="allow_pii",
+                hint="Name the column and say why it is not personal data, e.g. "
+                "--allow-pii 'support_email=the shared team address, not a person'.",
+            )
+        allowed[column.strip()] = reason.strip()
+    return allowed
 
 
 @app.command("list")
@@ -110,7 +129,7 @@ def list_(catalog: CatalogOption = None) -> None:
     """List catalogued datasets."""
     from tools.data.catalog import Catalog
 
-    with _exit_codes():
+    with exit_on_errors():
         store = Catalog.load(catalog)
     entries = store.entries()
     if not entries:
@@ -139,7 +158,7 @@ def show(
 
     from tools.data.catalog import Catalog
 
-    with _exit_codes():
+    with exit_on_errors():
         store = Catalog.load(catalog)
         entry = store.get(name, version) if version else store.latest(name)
     document: dict[str, Any] = entry.model_dump(mode="json")
@@ -157,7 +176,7 @@ def examples(
     from tools.data.catalog import Catalog
     from tools.data.examples import EXAMPLE_VERSION, EXAMPLES, write_examples
 
-    with _exit_codes():
+    with exit_on_errors():
         store = Catalog.load(catalog)
         added = write_examples(directory, store)
     if not added:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import IntEnum
+
+import typer
+
+from tools.errors import InputError, PolicyError
 
 
 class ExitCode(IntEnum):
@@ -37,3 +43,16 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     if isinstance(exc, InputError | ConfigError):
         return ExitCode.USAGE
     return ExitCode.FAILED
+
+
+@contextmanager
+def exit_on_errors() -> Iterator[None]:
+    """Turn a refusal (exit 5) or bad input (exit 2) into its message on stderr and its code."""
+    try:
+        yield
+    except PolicyError as exc:
+        typer.echo(f"Refused: {exc}", err=True)
+        raise typer.Exit(int(ExitCode.REFUSED)) from exc
+    except InputError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(int(ExitCode.USAGE)) from exc

@@ -2,11 +2,13 @@
 
 With ``budget.parallel`` above 1 on the local runtime, the study runs as that many local jobs
 (process groups, each ``trialrun worker``); on the Kubernetes runtime, as ONE Kubernetes Job
-whose ``parallelism`` pods each run ``trialrun worker`` in the image ``TRIALRUN_K8S_IMAGE``.
+whose ``parallelism`` pods each run ``trialrun worker`` in the runtime's image (what they are
+given, and the checks before they start, are in :mod:`agent.pipeline.kubernetes_runtime`).
 Workers share the Optuna storage and the MLflow tracking server, so those must be reachable from
 every worker: Kubernetes needs a database server for Optuna (PostgreSQL) and a tracking server
 for MLflow; local processes may share SQLite files, though PostgreSQL copes better with several
-writers. The baselines and the final models still train here, in the pipeline's process.
+writers. The baselines and the final models train in the pipeline's process locally, and as
+Kubernetes Jobs of their own on Kubernetes (:mod:`agent.pipeline.stage_jobs`).
 
 The tune step waits for the jobs with the experiment's deadline and cancel flag. A cancel goes
 through :func:`tools.jobs.cancel.cancel` for each job, which also settles their trials and runs.
@@ -22,18 +24,20 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import optuna
 
+from agent.pipeline import kubernetes_runtime
 from agent.pipeline.state import PipelineContext
 from agent.request import ExperimentRequest
 from tools import settings as paths
+from tools.data.catalog import DatasetEntry
 from tools.errors import InputError, TrialrunError
 from tools.jobs import lifecycle
-from tools.jobs.base import load_backend
+from tools.jobs.base import Backend, load_backend
 from tools.jobs.cancel import cancel as cancel_job
 from tools.jobs.model import Job, JobSpec, JobState, Resources
 from tools.jobs.reconcile import fail_running_trials
@@ -42,9 +46,6 @@ from tools.training.run import DataContext
 from tools.tuning.experiment import ParentRun, TuneRequest, study_settings
 from tools.tuning.study import StudyOutcome, StudySettings, open_study, read_outcome
 from tools.tuning.worker import TASK_ENV, WorkerTask, has_password
-
-IMAGE_ENV = "TRIALRUN_K8S_IMAGE"
-"""The container image Kubernetes workers run: trialrun and the project's code installed."""
 
 KUBERNETES_COMMAND = ["trialrun", "worker"]
 STOP_SLACK_SECONDS = 15
@@ -62,50 +63,34 @@ def is_distributed(request: ExperimentRequest) -> bool:
     return request.optimize and (request.budget.parallel > 1 or request.namespace is not None)
 
 
-def check_runtime(request: ExperimentRequest) -> None:
-    """Refuse, before any compute, distributed tuning that its stores or runtime cannot serve.
+def check_runtime(
+    request: ExperimentRequest, backends: Mapping[str, Backend] | None = None
+) -> None:
+    """Refuse, before any compute, jobs that their stores or runtime cannot serve.
+
+    On a Kubernetes runtime every model trains in pods (tuning or not: see
+    :mod:`agent.pipeline.stage_jobs`), so its checks apply to every such request.
 
     Raises:
-        InputError: Kubernetes without an image, a SQLite Optuna storage or a file or SQLite
-            MLflow store (pods cannot share files on this machine), or GPUs that do not split
-            evenly over the workers. Each message says what to set instead.
+        InputError: GPUs that do not split evenly over the workers; on Kubernetes, what
+            :func:`~agent.pipeline.kubernetes_runtime.pod_settings` refuses (no image, stores on
+            this machine, credentials no Secret provides). Each message says what to set instead.
     """
-    if not is_distributed(request):
-        return
     workers, gpus = request.budget.parallel, request.budget.gpus
-    if gpus % workers:
+    if is_distributed(request) and gpus % workers:
         raise InputError(
             f"budget.gpus {gpus!r} cannot be split evenly over {workers} workers.",
             field="budget.gpus",
             hint=f"Give a multiple of budget.parallel ({workers}), or 0.",
         )
-    if request.namespace is None:
-        return
-    if not os.environ.get(IMAGE_ENV):
-        raise InputError(
-            f"Tuning on Kubernetes needs a container image, and {IMAGE_ENV} is not set.",
-            field=IMAGE_ENV,
-            hint=f"Set {IMAGE_ENV} to an image with trialrun and your code installed, e.g. "
-            "'registry.example.com/team/trialrun:1.0'.",
-        )
-    storage = paths.optuna_storage()
-    if storage.startswith("sqlite"):
-        raise InputError(
-            f"The Optuna storage {storage!r} is a SQLite file on this machine; Kubernetes "
-            "workers cannot share it.",
-            field="TRIALRUN_OPTUNA_STORAGE",
-            hint="Set TRIALRUN_OPTUNA_STORAGE to a PostgreSQL URL the cluster can reach, e.g. "
-            "'postgresql+psycopg2://optuna@db.example.com:5432/optuna'.",
-        )
-    tracking = paths.tracking_uri()
-    if tracking.split(":", 1)[0] in ("sqlite", "file") or "://" not in tracking:
-        raise InputError(
-            f"The MLflow tracking URI {tracking!r} is a store on this machine; Kubernetes "
-            "workers cannot log to it.",
-            field="MLFLOW_TRACKING_URI",
-            hint="Set MLFLOW_TRACKING_URI to a tracking server the cluster can reach, e.g. "
-            "'http://mlflow.example.com:5000'.",
-        )
+    if request.namespace is not None:
+        kubernetes_runtime.pod_settings(request, backends)
+
+
+def check_data(request: ExperimentRequest, entry: DatasetEntry) -> None:
+    """Refuse a dataset the pods of a Kubernetes runtime could not read."""
+    if request.namespace is not None:
+        kubernetes_runtime.check_data(request, entry)
 
 
 def run_labels(parent: ParentRun, *, study: str | None) -> dict[str, str]:
@@ -176,9 +161,10 @@ def tune_distributed(
         group=uuid.uuid4().hex[:8],
         workers=request.budget.parallel,
         deadline=time.time() + left,
+        dataset=ctx.entry,
     )
     backend: Literal["local", "kubernetes"] = "local" if request.namespace is None else "kubernetes"
-    specs = _specs(request, task, parent, study=settings.study_name, seconds=left)
+    specs = _specs(request, task, parent, context, study=settings.study_name, seconds=left)
     jobs = _submit(specs, backend, context)
     jobs, cancelled = _wait(jobs, study, context, on_trial)
     if not cancelled:
@@ -188,22 +174,17 @@ def tune_distributed(
 
 
 def _specs(
-    request: ExperimentRequest, task: WorkerTask, parent: ParentRun, *, study: str, seconds: float
+    request: ExperimentRequest,
+    task: WorkerTask,
+    parent: ParentRun,
+    context: PipelineContext,
+    *,
+    study: str,
+    seconds: float,
 ) -> list[JobSpec]:
     workers = request.budget.parallel
-    env = {TASK_ENV: task.to_json()}
-    for name, value in (
-        ("MLFLOW_TRACKING_URI", paths.tracking_uri()),
-        ("TRIALRUN_OPTUNA_STORAGE", paths.optuna_storage()),
-    ):
-        if not has_password(value):
-            env[name] = value
     common: dict[str, Any] = {
         "name": "tune",
-        "env": env,
-        "resources": Resources(
-            cpus=max(1, request.budget.cpus // workers), gpus=request.budget.gpus // workers
-        ),
         "deadline_seconds": math.ceil(seconds) + STOP_SLACK_SECONDS,
         "labels": {
             "experiment": request.experiment_name,
@@ -211,19 +192,34 @@ def _specs(
             **run_labels(parent, study=study),
         },
     }
+    cpus, gpus = max(1, request.budget.cpus // workers), request.budget.gpus // workers
     if request.namespace is not None:
-        image = os.environ[IMAGE_ENV]
+        pods = kubernetes_runtime.pod_settings(request, context.backends)
         return [
             JobSpec(
                 **common,
                 command=KUBERNETES_COMMAND,
+                env={TASK_ENV: task.to_json(), **pods.env},
+                resources=Resources(cpus=cpus, gpus=gpus, memory_mib=pods.memory_mib),
                 parallelism=workers,
-                image=image,
                 namespace=request.namespace,
+                **pods.job_fields(),
             )
         ]
+    # Local workers inherit this process's environment, credentials included.
+    env = {TASK_ENV: task.to_json()}
+    for name, value in (
+        ("MLFLOW_TRACKING_URI", paths.tracking_uri()),
+        ("TRIALRUN_OPTUNA_STORAGE", paths.optuna_storage()),
+    ):
+        if not has_password(value):
+            env[name] = value
     command = [sys.executable, "-m", "agent.adapters.cli", "worker"]
-    return [JobSpec(**common, command=command, workdir=os.getcwd()) for _ in range(workers)]
+    resources = Resources(cpus=cpus, gpus=gpus)
+    return [
+        JobSpec(**common, command=command, env=env, resources=resources, workdir=os.getcwd())
+        for _ in range(workers)
+    ]
 
 
 def _submit(
@@ -308,6 +304,9 @@ def _stop_reason(
         raise TrialrunError(_failure(failed[0], context))
     if failed:
         return f"worker job {failed[0].id} failed ({failed[0].reason}); the others went on"
+    stopped = [job for job in jobs if job.state == JobState.CANCELLED]
+    if stopped and len(stopped) < len(jobs):
+        return f"worker job {stopped[0].id} was cancelled; the others went on"
     if failed_trials > settings.max_failures:
         return (
             f"stopped after {failed_trials} failed trials (failure budget {settings.max_failures})"

@@ -13,7 +13,12 @@ from langgraph.runtime import Runtime
 from agent.pipeline import nodes
 from agent.pipeline.report import build_report
 from agent.pipeline.state import PipelineContext, PipelineState
-from agent.pipeline.verify import check_model_loads, check_parent, check_training_run, check_trials
+from agent.pipeline.verify import (
+    check_model_serves,
+    check_parent,
+    check_training_run,
+    check_trials,
+)
 from agent.report.model import Report
 from agent.request import ExperimentRequest
 
@@ -47,7 +52,12 @@ def verify(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str,
             if data is not None:
                 readback[data["run_id"]] = data
             if role == "final":
-                checks.append(check_model_loads(outcome, state["data"]))
+                recorded = (data or {}).get("metrics", {}).get(f"valid_{request.metric}")
+                checks.append(
+                    check_model_serves(
+                        outcome, state["data"], metric=request.metric, recorded=recorded
+                    )
+                )
     study = state.get("study")
     if study is not None:
         checks.extend(check_trials(parent.experiment_id, parent.run_id, study.counts))

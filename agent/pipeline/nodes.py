@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from langgraph.runtime import Runtime
 
 from agent.deploy import add_refusals, data_refusals
-from agent.pipeline import distributed, policy
+from agent.pipeline import distributed, policy, stage_jobs
 from agent.pipeline.state import PipelineContext, PipelineState
 from agent.report.model import Failure
 from agent.request import ExperimentRequest
@@ -83,6 +83,7 @@ def tune_request(request: ExperimentRequest) -> steps.TuneRequest:
         experiment=request.experiment_name,
         optimize=request.optimize,
         target=request.target,
+        test_fraction=request.test_fraction,
     )
 
 
@@ -95,7 +96,7 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
     except PolicyError as exc:
         runtime.context.refusals.append(str(exc))
         raise
-    distributed.check_runtime(request)
+    distributed.check_runtime(request, runtime.context.backends)
     treq = tune_request(request)
     runtime.context.emit(
         "stage", name="validate data", detail=f"{request.dataset}@{request.version}"
@@ -105,6 +106,7 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
     add_refusals(
         runtime.context.refusals, data_refusals(ctx.entry.ref, ctx.entry.description, columns)
     )
+    distributed.check_data(request, ctx.entry)
     job_id = runtime.context.job_id
     extra = {"trialrun.job_id": job_id} if job_id else {}
     parent = steps.open_parent(treq, ctx, extra_tags=extra)
@@ -125,23 +127,35 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
 
 @guarded("baseline")
 def baseline(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
-    """Train each requested family with its library defaults."""
+    """Train each requested family with its library defaults (a Job on Kubernetes)."""
     treq, context = state["tune_request"], runtime.context
-    outcomes = []
     end = steps.baseline_deadline(treq, context.started)
-    for index, family in enumerate(treq.families):
-        context.emit("stage", name="baseline", detail=family)
-        share = time.monotonic() + (end - time.monotonic()) / (len(treq.families) - index)
-        outcomes.append(
-            steps.train_baseline(
-                treq,
-                state["data"],
-                state["parent"],
-                family=family,
-                deadline=share,
-                cancel=context.cancel,
-            )
+    if state["request"].namespace is not None:
+        context.emit("stage", name="baseline", detail=f"{', '.join(treq.families)} (Kubernetes)")
+        outcomes = stage_jobs.train_as_job(
+            "baseline",
+            state["request"],
+            treq,
+            state["data"],
+            state["parent"],
+            context,
+            deadline=end,
         )
+    else:
+        outcomes = []
+        for index, family in enumerate(treq.families):
+            context.emit("stage", name="baseline", detail=family)
+            share = time.monotonic() + (end - time.monotonic()) / (len(treq.families) - index)
+            outcomes.append(
+                steps.train_baseline(
+                    treq,
+                    state["data"],
+                    state["parent"],
+                    family=family,
+                    deadline=share,
+                    cancel=context.cancel,
+                )
+            )
     best = steps.best_outcome(outcomes, get_metric(treq.metric, state["data"].data.task))
     return {
         "baselines": outcomes,
@@ -187,22 +201,35 @@ def tune(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, A
 
 @guarded("final_training")
 def final_training(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
-    """Train the chosen configuration once per seed, then close the parent run."""
+    """Train the chosen configuration once per seed (a Job on Kubernetes), close the parent."""
     context = runtime.context
     context.emit("stage", name="final training", detail=f"seeds {state['request'].seeds}")
     study = state.get("study")
-    finals = steps.train_finals(
-        state["tune_request"],
-        state["data"],
-        state["parent"],
-        family=state["family"],
-        params=state["params"],
-        deadline=context.deadline,
-        cancel=context.cancel,
-        reuse=[
-            *state.get("baselines", []),
-            *([study.best_outcome] if study and study.best_outcome else []),
-        ],
-    )
+    if state["request"].namespace is not None:
+        finals = stage_jobs.train_as_job(
+            "final",
+            state["request"],
+            state["tune_request"],
+            state["data"],
+            state["parent"],
+            context,
+            deadline=context.deadline,
+            family=state["family"],
+            params=state["params"],
+        )
+    else:
+        finals = steps.train_finals(
+            state["tune_request"],
+            state["data"],
+            state["parent"],
+            family=state["family"],
+            params=state["params"],
+            deadline=context.deadline,
+            cancel=context.cancel,
+            reuse=[
+                *state.get("baselines", []),
+                *([study.best_outcome] if study and study.best_outcome else []),
+            ],
+        )
     state["parent"].writer.finish("FINISHED")
     return {"finals": finals, "status": "succeeded"}

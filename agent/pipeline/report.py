@@ -21,8 +21,7 @@ from agent.report.model import (
 from agent.request import REQUIRED_FIELDS, ExperimentRequest
 from tools import settings
 from tools.training.run import TrainOutcome
-
-MAX_ROLLBACK_RUNS = 20
+from tools.tuning.rollback import command as rollback_command
 
 
 def build_report(state: PipelineState, context: PipelineContext) -> Report:
@@ -53,6 +52,7 @@ def plan_section(request: ExperimentRequest, context: PipelineContext) -> Plan:
             "model",
             "direction",
             "optimize",
+            "test_fraction",
             "experiment",
             "runtime",
         )
@@ -61,9 +61,18 @@ def plan_section(request: ExperimentRequest, context: PipelineContext) -> Plan:
         inputs.append(PlanInput(name="direction", value=request.metric_direction, source="default"))
     inputs = [i for i in inputs if i.value is not None]
     defaults = [i.name for i in inputs if i.source == "default"]
-    steps = ["validate the dataset (catalog entry, digest, columns)"]
+    k8s = request.kubernetes
+    here = ", in this process" if k8s else ""
+    job = f", as a Kubernetes Job in namespace {k8s.namespace}" if k8s else ""
+    steps = [f"validate the dataset (catalog entry, digest, columns){here}"]
+    if request.test_fraction > 0:
+        steps.append(
+            f"hold out {request.test_fraction:.0%} of the rows as a test share before anything "
+            "trains; the baseline and final models are scored on it once"
+        )
     steps.append(
-        f"baseline: {', '.join(request.families)} with library defaults, seed {request.seeds[0]}"
+        f"baseline: {', '.join(request.families)} with library defaults, seed "
+        f"{request.seeds[0]}{job}"
     )
     if request.optimize:
         steps.append(
@@ -71,8 +80,14 @@ def plan_section(request: ExperimentRequest, context: PipelineContext) -> Plan:
             f"up to {request.budget.trials} trials, {request.budget.parallel} at a time"
             + _workers(request)
         )
-    steps.append(f"final: the best configuration once per seed {request.seeds}")
-    steps.append("verify every run by reading it back from MLflow")
+    steps.append(f"final: the best configuration once per seed {request.seeds}{job}")
+    steps.append(f"verify every run by reading it back from MLflow{here}")
+    if k8s:
+        steps.append(
+            "on Kubernetes every model trains in pods, which read the dataset from its "
+            "catalogued location and check its digest first; this process validates the data, "
+            "opens the parent run, waits for the Jobs and verifies"
+        )
     return Plan(
         inputs=inputs,
         defaults_used=defaults,
@@ -163,24 +178,16 @@ def rollback_section(state: PipelineState, context: PipelineContext) -> Rollback
         steps.append(f"stop it: trialrun jobs cancel {context.job_id}")
     if context.jobs:
         steps.append(
-            "stop the tuning workers (their running trials become FAIL, their runs KILLED): "
+            "stop its jobs (their running trials become FAIL, their runs KILLED): "
             + "; ".join(f"trialrun jobs cancel {job_id}" for job_id in context.jobs)
         )
     parent = state.get("parent")
     if parent is not None:
-        runs = [parent.run_id] + [
-            o.output.mlflow_run_id for o in state.get("baselines", []) + state.get("finals", [])
-        ]
         steps.append(
-            "delete the runs (trial runs are children of the parent): "
-            + "; ".join(f"mlflow runs delete --run-id {r}" for r in runs[:MAX_ROLLBACK_RUNS])
+            "undo it (the parent run, every baseline, trial and final run, their logged models "
+            f"and the Optuna study): {rollback_command(parent.run_id)}"
         )
-    study = state.get("study")
-    if study is not None:
-        steps.append(
-            f"delete the study: optuna delete-study --study-name {study.study_name} "
-            f"--storage '{study.storage_display}'"
-        )
+        steps.append(f"see first what that deletes: {rollback_command(parent.run_id)} --dry-run")
     steps.append(
         "nothing was registered, aliased, staged or deployed: the model registry is untouched"
     )
@@ -195,36 +202,44 @@ def summary_section(state: PipelineState) -> Summary:
     """Return best run vs baseline, with every number read back from MLflow."""
     request = state["request"]
     readback = state.get("readback", {})
-    key = f"valid_{request.metric}"
+    key, test_key = f"valid_{request.metric}", f"test_{request.metric}"
     sign = 1.0 if request.metric_direction == "maximize" else -1.0
     summary = Summary(metric=request.metric, direction=request.metric_direction)
+    if state.get("data") is not None:
+        summary.test_fraction = request.test_fraction
 
-    def read_back(outcomes: list[TrainOutcome]) -> list[tuple[TrainOutcome, float]]:
+    def read_back(outcomes: list[TrainOutcome]) -> list[tuple[TrainOutcome, float, float | None]]:
         found = []
         for outcome in outcomes:
             metrics = readback.get(outcome.output.mlflow_run_id, {}).get("metrics", {})
             if key in metrics:
-                found.append((outcome, float(metrics[key])))
+                test = metrics.get(test_key)
+                found.append((outcome, float(metrics[key]), None if test is None else float(test)))
         return found
 
     baselines = read_back(state.get("baselines", []))
     if baselines:
-        best_base, summary.baseline_value = max(baselines, key=lambda ov: sign * ov[1])
+        best_base, summary.baseline_value, summary.baseline_test_value = max(
+            baselines, key=lambda ovt: sign * ovt[1]
+        )
         summary.baseline_run_id = best_base.output.mlflow_run_id
     finals = read_back(state.get("finals", []))
     if finals:
         summary.seeds = [
-            SeedResult(seed=o.seed, run_id=o.output.mlflow_run_id, value=v) for o, v in finals
+            SeedResult(seed=o.seed, run_id=o.output.mlflow_run_id, value=v, test_value=t)
+            for o, v, t in finals
         ]
-        best, best_value = max(finals, key=lambda ov: sign * ov[1])
+        best, best_value, summary.best_test_value = max(finals, key=lambda ovt: sign * ovt[1])
         summary.best_value = best_value
         summary.best_run_id = best.output.mlflow_run_id
         summary.output = best.output
-        values = [v for _, v in finals]
+        values = [v for _, v, _ in finals]
         summary.mean = statistics.fmean(values)
         summary.std = statistics.stdev(values) if len(values) > 1 else 0.0
         if summary.baseline_value is not None:
             summary.delta = best_value - summary.baseline_value
+        if summary.best_test_value is not None and summary.baseline_test_value is not None:
+            summary.test_delta = summary.best_test_value - summary.baseline_test_value
     study = state.get("study")
     if study is not None:
         summary.trials = dict(study.counts)
@@ -282,7 +297,7 @@ def _job_changes(context: PipelineContext) -> list[Change]:
             detail = f"{job.state.value}; this experiment runs in it"
         else:
             detail = (
-                f"{job.state.value}; {job.spec.parallelism} worker(s) of "
+                f"{job.spec.name}: {job.state.value}; {job.spec.parallelism} worker(s) of "
                 f"{job.spec.resources.cpus} cpu; log: jobs/{job.id}.log on the parent run"
             )
         items.append(Change(kind="job", id=job.id, name=f"{job.backend} job", detail=detail))

@@ -2,14 +2,16 @@
 
 The verify node does not trust the flow's memory: it fetches each run and checks that it exists,
 has the expected status, its parameters, metrics, dataset input, git SHA and seed tags, and that
-the final models load and predict.
+the final models load through `mlflow.pyfunc` and score the raw validation rows as recorded.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from agent.report.model import Check
+from tools.tracking.context import NOT_A_CHECKOUT
 from tools.tracking.runs import client
 from tools.training.run import DataContext, TrainOutcome
 
@@ -49,7 +51,8 @@ def check_training_run(
         return [Check(name=f"{label} exists", passed=False, run_id=run_id, detail=error)], None
     tags, params, metrics = data["tags"], data["params"], data["metrics"]
     missing_params = [p for p in RUN_PARAMS if p not in params]
-    missing_metrics = [m for m in (f"train_{metric}", f"valid_{metric}") if m not in metrics]
+    wanted = [f"train_{metric}", f"valid_{metric}", *outcome.output.test_metrics]
+    missing_metrics = [m for m in wanted if m not in metrics]
     seed = tags.get("trialrun.seed")
     checks = [
         Check(name=f"{label} exists", passed=True, run_id=run_id),
@@ -66,7 +69,7 @@ def check_training_run(
             run_id=run_id,
             detail=f"missing {missing_metrics}"
             if missing_metrics
-            else f"valid_{metric}={metrics[f'valid_{metric}']:.6g}",
+            else ", ".join(f"{m}={metrics[m]:.6g}" for m in wanted[1:]),
         ),
         Check(
             name=f"{label} dataset input",
@@ -74,15 +77,7 @@ def check_training_run(
             run_id=run_id,
             detail=", ".join(f"{d['name']} {d['digest'][:12]}" for d in data["datasets"]) or "none",
         ),
-        Check(
-            name=f"{label} git SHA",
-            passed=bool(tags.get("mlflow.source.git.commit")),
-            run_id=run_id,
-            detail=(
-                f"{tags.get('mlflow.source.git.commit', 'missing')[:12]} "
-                f"dirty={tags.get('trialrun.git.dirty')}"
-            ),
-        ),
+        _git_check(label, tags, run_id),
         _expect(label, "seed tag", seed, str(outcome.seed), run_id),
         _expect(label, "seed parameter", params.get("seed"), str(outcome.seed), run_id),
         _expect(label, "parent", tags.get("mlflow.parentRunId"), parent_run_id, run_id),
@@ -90,26 +85,43 @@ def check_training_run(
     return checks, data
 
 
-def check_model_loads(outcome: TrainOutcome, ctx: DataContext) -> Check:
-    """Load the final model from its artifact and predict on a few validation rows."""
+def check_model_serves(
+    outcome: TrainOutcome, ctx: DataContext, *, metric: str, recorded: float | None
+) -> Check:
+    """Load the final model as its users do and score it on the raw validation rows.
+
+    The model is loaded with ``mlflow.pyfunc`` and given the validation rows as the catalogued
+    file holds them (strings, categories, missing values); its score must be the one recorded
+    on the run. LightGBM computes some recorded metrics itself, with float32 labels and its
+    own summation order, so they are compared to within a relative 1e-7.
+    """
+    from tools.tracking.models import served_score
+    from tools.training.metrics import get_metric
+
+    name = "final model serves through pyfunc"
     uri = outcome.output.model_artifact_path
     run_id = outcome.output.mlflow_run_id
     if not uri:
-        return Check(
-            name="final model loads", passed=False, run_id=run_id, detail="no model logged"
-        )
+        return Check(name=name, passed=False, run_id=run_id, detail="no model logged")
+    if recorded is None:
+        return Check(name=name, passed=False, run_id=run_id, detail=f"no valid_{metric} recorded")
+    data = ctx.data
+    # The file's columns as a user has them, less personal data: a failing check quotes rows.
+    pii = [column for column, why in data.dropped.items() if why == "pii"]
+    rows = data.raw.loc[ctx.split.X_valid.index].drop(columns=pii)
     try:
-        import mlflow.pyfunc
-
-        model = mlflow.pyfunc.load_model(uri)
-        predictions = model.predict(ctx.split.X_valid.head(5))
+        served = served_score(
+            uri, rows, ctx.split.y_valid, get_metric(metric, data.task), data.n_classes
+        )
     except Exception as exc:
-        return Check(name="final model loads", passed=False, run_id=run_id, detail=f"{uri}: {exc}")
+        return Check(name=name, passed=False, run_id=run_id, detail=f"{uri}: {exc}"[:500])
+    same = math.isclose(served, recorded, rel_tol=1e-7, abs_tol=1e-12)
     return Check(
-        name="final model loads",
-        passed=len(predictions) == min(5, len(ctx.split.X_valid)),
+        name=name,
+        passed=same,
         run_id=run_id,
-        detail=f"{uri} predicted {len(predictions)} rows",
+        detail=f"{uri} on {len(rows)} raw validation rows: valid_{metric} {served!r}"
+        + (" = recorded" if same else f" but {recorded!r} recorded"),
     )
 
 
@@ -166,6 +178,28 @@ def check_trials(
             detail=f"{running} running",
         ),
     ]
+
+
+def _git_check(label: str, tags: dict[str, str], run_id: str) -> Check:
+    """Check the code version: a SHA passes, no checkout is a warning, a missing tag fails."""
+    sha = tags.get("mlflow.source.git.commit")
+    name = f"{label} git SHA"
+    if sha == NOT_A_CHECKOUT:
+        return Check(
+            name=name,
+            passed=True,
+            warning=True,
+            run_id=run_id,
+            detail="not a git checkout: the code version is not recorded",
+        )
+    if not sha:
+        return Check(name=name, passed=False, run_id=run_id, detail="no git SHA recorded")
+    return Check(
+        name=name,
+        passed=True,
+        run_id=run_id,
+        detail=f"{sha[:12]} dirty={tags.get('trialrun.git.dirty')}",
+    )
 
 
 def _expect(label: str, what: str, actual: Any, expected: Any, run_id: str) -> Check:

@@ -72,6 +72,10 @@ class OfflinePlanner(BaseChatModel):
             "query_runs": ("query_runs", _run_query(intent)),
             "show_run": ("show_run", {"run_id": intent.run_ids[0] if intent.run_ids else ""}),
             "compare_runs": ("compare_runs", {"run_ids": intent.run_ids}),
+            "reproduce_run": (
+                "reproduce_run",
+                {"run_id": intent.run_ids[0] if intent.run_ids else ""},
+            ),
             "metric_history": (
                 "metric_history",
                 {

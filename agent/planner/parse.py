@@ -47,6 +47,7 @@ Action = Literal[
     "show_run",
     "compare_runs",
     "metric_history",
+    "reproduce_run",
     "list_datasets",
     "cancel_job",
     "job_status",
@@ -57,10 +58,12 @@ Action = Literal[
     "unknown",
 ]
 RUN_QUERIES: frozenset[str] = frozenset(
-    {"query_runs", "show_run", "compare_runs", "metric_history"}
+    {"query_runs", "show_run", "compare_runs", "metric_history", "reproduce_run"}
 )
 """Actions about past runs: for them an experiment name filters runs instead of naming a new one."""
-_NO_REQUEST = frozenset({"cancel_job", "job_status", "list_jobs", "list_datasets", "help"})
+_NO_REQUEST = frozenset(
+    {"cancel_job", "job_status", "list_jobs", "list_datasets", "help", "reproduce_run"}
+)
 """Actions that carry no request values: "abort the tuning job 5" asks for no tuning."""
 
 
@@ -73,8 +76,8 @@ class Intent(BaseModel):
             ``target``, ``model``, ``metric``, ``direction``, ``optimize``, ``experiment``,
             ``runtime``, ``approve``, ``seeds``), plus ``budget``: a partial dict with any of
             ``trials``, ``seconds``, ``cpus``, ``gpus``, ``parallel``.
-        run_ids: MLflow run IDs or run names, for ``show_run``, ``compare_runs`` and
-            ``metric_history``.
+        run_ids: MLflow run IDs or run names, for ``show_run``, ``compare_runs``,
+            ``metric_history`` and ``reproduce_run``.
         job_id: The job of ``cancel_job`` or ``job_status``.
         metric_key: The MLflow metric key of ``metric_history``, as written.
         experiment: The experiment a run query is about.
@@ -140,6 +143,7 @@ class _Signals:
     cancel: bool
     history: bool
     compare: bool
+    reproduce: bool
     query: bool
     runs: bool
     jobs: bool
@@ -171,6 +175,7 @@ _SIGNALS: dict[str, re.Pattern[str]] = {
         r"evolved?|evolution)\b"
     ),
     "compare": re.compile(r"\b(?:compare|comparison|diff|vs\.?|versus|against)\b"),
+    "reproduce": re.compile(r"\b(?:reproduce|reproducible|replay|re-play)\b"),
     "query": re.compile(
         r"\b(?:best|top|winning|latest|last|most\s+recent|newest|recent|previous|worst)\s+"
         r"(?:\w+\s+)?(?:runs?|models?|results?|scores?)\b"
@@ -302,6 +307,8 @@ def _choose(
     """Pick the action; the earlier a rule, the more specific the request it recognises."""
     if signals.cancel:
         return "cancel_job"
+    if signals.reproduce and run_ids:
+        return "reproduce_run"
     if signals.strong:
         return "run_experiment"
     if run_ids or (signals.history and metric_key):

@@ -69,12 +69,13 @@ class Changes(_Section):
 
 
 class Check(_Section):
-    """One read-back check."""
+    """One read-back check: passed, failed, or a warning (not failed, and never shown as passed)."""
 
     name: str
     passed: bool
     run_id: str | None = None
     detail: str = ""
+    warning: bool = False
 
 
 class Verification(_Section):
@@ -84,7 +85,7 @@ class Verification(_Section):
 
     @property
     def passed(self) -> bool:
-        """Return True when there are checks and all passed."""
+        """Return True when there are checks and none failed (warnings do not fail)."""
         return bool(self.checks) and all(c.passed for c in self.checks)
 
 
@@ -102,10 +103,15 @@ class SeedResult(_Section):
     seed: int
     run_id: str
     value: float
+    test_value: float | None = None
 
 
 class Summary(_Section):
-    """Best run against the baseline on the primary metric."""
+    """Best run against the baseline on the primary metric.
+
+    ``*_value`` are validation scores, which chose the best run; ``*_test_value`` are scores on
+    the test share no step of the search saw, the estimate of how the model does on new rows.
+    """
 
     metric: str = ""
     direction: str = ""
@@ -114,6 +120,11 @@ class Summary(_Section):
     best_run_id: str | None = None
     best_value: float | None = None
     delta: float | None = None
+    test_fraction: float | None = None
+    """The share of rows held out before tuning (0: none); None when no data was split."""
+    baseline_test_value: float | None = None
+    best_test_value: float | None = None
+    test_delta: float | None = None
     seeds: list[SeedResult] = Field(default_factory=list)
     mean: float | None = None
     std: float | None = None

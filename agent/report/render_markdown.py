@@ -23,7 +23,7 @@ NOTHING = {
     "Rollback": "Nothing to roll back.",
     "Summary": "No results: no model was scored.",
 }
-PASS, FAIL = "✓", "✗"
+PASS, FAIL, WARN = "✓", "✗", "!"
 SIGNIFICANT = 5
 RUN_KINDS = frozenset({"parent_run", "baseline_run", "final_run"})
 _TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
@@ -109,18 +109,39 @@ def direction_of(summary: Summary) -> str | None:
 
 
 def delta_text(summary: Summary) -> str | None:
-    """Return the signed best-minus-baseline delta, judged better or worse by the direction."""
+    """Return the signed best-minus-baseline delta, judged better or worse by the direction.
+
+    With a test share the comparison is on it (validation chose the best run, so its delta is
+    optimistic); the validation delta follows in brackets.
+    """
     if summary.delta is None:
         return None
     signed = fmt_signed(summary.delta)
+    delta = summary.delta
+    if summary.test_delta is not None:
+        signed = f"{fmt_signed(summary.test_delta)} on the test share ({signed} on validation)"
+        delta = summary.test_delta
     direction = direction_of(summary)
     if direction is None:
         return signed
-    if summary.delta == 0:
+    if delta == 0:
         verdict = "no change"
     else:
-        verdict = "better" if (summary.delta > 0) == (direction == "maximize") else "worse"
+        verdict = "better" if (delta > 0) == (direction == "maximize") else "worse"
     return f"{signed}, {verdict} ({summary.metric or 'the metric'} is {direction}d)"
+
+
+def held_out_text(summary: Summary) -> str:
+    """Return what the test share was: its size, or that there was none."""
+    if not summary.test_fraction:
+        return (
+            "none (test_fraction 0): every score above is on the validation split, which chose "
+            "the best run"
+        )
+    return (
+        f"{summary.test_fraction:.0%} of the rows, held out before training; no trial, early "
+        "stopping or model choice saw them"
+    )
 
 
 def failure_heading(report: Report) -> str | None:
@@ -188,18 +209,22 @@ def change_row(change: Change) -> tuple[str, str, str, str]:
 
 
 def checks_headline(checks: list[Check]) -> str:
-    """Return ``All 12 checks passed.`` or ``2 of 12 checks failed.``."""
+    """Return ``All 12 checks passed.``, ``2 of 12 checks failed.``, and the warnings."""
     failed = sum(not c.passed for c in checks)
+    warned = sum(c.passed and c.warning for c in checks)
     if not checks:
         return NOTHING["Verification"]
-    if not failed:
-        return f"All {plural(len(checks), 'check')} passed."
-    return f"{failed} of {plural(len(checks), 'check')} failed."
+    warnings = f" {plural(warned, 'warning')}." if warned else ""
+    if failed:
+        return f"{failed} of {plural(len(checks), 'check')} failed.{warnings}"
+    if warned:
+        return f"{len(checks) - warned} of {plural(len(checks), 'check')} passed.{warnings}"
+    return f"All {plural(len(checks), 'check')} passed."
 
 
 def check_row(check: Check, run: RunRef) -> tuple[str, str, str, str]:
     """Return (mark, name, run, detail) of one check, redacted."""
-    mark = PASS if check.passed else FAIL
+    mark = FAIL if not check.passed else WARN if check.warning else PASS
     return (mark, clean(check.name), run(check.run_id) if check.run_id else "", clean(check.detail))
 
 
@@ -230,11 +255,14 @@ def summary_facts(report: Report, run: RunRef) -> Facts:
     s = report.summary
     names = {c.id: clean(c.name) for c in report.changes.items if c.name}
 
-    def scored(run_id: str | None, value: float | None) -> str:
+    def scored(run_id: str | None, value: float | None, test: float | None) -> str:
+        text = fmt_metric(value)
+        if test is not None:
+            text = f"{text} validation, {fmt_metric(test)} test"
         if not run_id:
-            return fmt_metric(value)
+            return text
         name = f" ({names[run_id]})" if run_id in names else ""
-        return f"{fmt_metric(value)} in {run(run_id)}{name}"
+        return f"{text} in {run(run_id)}{name}"
 
     facts: Facts = []
     if s.metric:
@@ -243,14 +271,18 @@ def summary_facts(report: Report, run: RunRef) -> Facts:
             ("Metric", f"{clean(s.metric)} ({direction})" if direction else clean(s.metric))
         )
     if s.best_value is not None:
-        facts.append(("Best", scored(s.best_run_id, s.best_value)))
+        facts.append(("Best", scored(s.best_run_id, s.best_value, s.best_test_value)))
     else:
         facts.append(("Best", "none: no final run was scored"))
     if s.baseline_value is not None:
-        facts.append(("Baseline", scored(s.baseline_run_id, s.baseline_value)))
+        facts.append(
+            ("Baseline", scored(s.baseline_run_id, s.baseline_value, s.baseline_test_value))
+        )
     delta = delta_text(s)
     if delta:
         facts.append(("Delta", delta))
+    if s.test_fraction is not None:
+        facts.append(("Test share", held_out_text(s)))
     if s.mean is not None:
         spread = f" ± {fmt_metric(s.std)}" if s.std is not None else ""
         facts.append(
@@ -271,7 +303,15 @@ def summary_facts(report: Report, run: RunRef) -> Facts:
 
 def seed_rows(summary: Summary, run: RunRef) -> list[tuple[str, str, str]]:
     """Return (seed, run, value) rows of the per-seed results."""
-    return [(str(r.seed), run(r.run_id), fmt_metric(r.value)) for r in summary.seeds]
+    return [
+        (
+            str(r.seed),
+            run(r.run_id),
+            fmt_metric(r.value)
+            + (f" · test {fmt_metric(r.test_value)}" if r.test_value is not None else ""),
+        )
+        for r in summary.seeds
+    ]
 
 
 def output_rows(summary: Summary, run: RunRef) -> Facts:
@@ -285,6 +325,7 @@ def output_rows(summary: Summary, run: RunRef) -> Facts:
         ("training_time_seconds", f"{out.training_time_seconds:.1f}"),
         ("training_metrics", fmt_pairs(out.training_metrics, metric=True)),
         ("validation_metrics", fmt_pairs(out.validation_metrics, metric=True)),
+        *([("test_metrics", fmt_pairs(out.test_metrics, metric=True))] if out.test_metrics else []),
         ("best_hyperparameters", fmt_pairs(out.best_hyperparameters)),
     ]
 

@@ -19,6 +19,7 @@ from agent.report.model import Report
 from agent.report.render_markdown import (
     NOTHING,
     PASS,
+    WARN,
     Facts,
     change_row,
     check_row,
@@ -175,7 +176,7 @@ def _verification(report: Report) -> RenderableType | None:
     rows = []
     for check in checks:
         mark, name, run, detail = check_row(check, clean)
-        colour = "green" if mark == PASS else "red"
+        colour = {PASS: "green", WARN: "yellow"}.get(mark, "red")
         rows.append((Text(mark, style=f"bold {colour}"), name, run, detail))
     table = _table(("", "Check", "Run", "Detail"), rows, keep=2)
     headline = Text(checks_headline(checks), style="bold red" if failed else "bold green")

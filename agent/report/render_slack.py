@@ -244,7 +244,7 @@ def _verification(report: Report, slack: Callable[[str], str]) -> list[Block]:
         return []
     lines = ["*Verification*", slack(checks_headline(checks))]
     for check in checks:
-        if not check.passed:
+        if not check.passed or check.warning:
             mark, name, run, detail = check_row(check, _mark)
             lines.append(slack(" · ".join(t for t in (f"{mark} {name}", run, detail) if t)))
     return [_text("\n".join(lines))]

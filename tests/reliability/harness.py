@@ -179,7 +179,7 @@ def _inside(directory: Path) -> Iterator[None]:
 def run_case(case: Case, directory: Path, template: Path) -> Outcome:
     """Run ``case`` in ``directory`` (filled from ``template`` first) through ``main(argv)``."""
     from agent.adapters.cli import main
-    from tools.tracking.context import git_state
+    from tools.tracking.context import forget_git_state
 
     shutil.copytree(template, directory, dirs_exist_ok=True)
     for name, content in case.files.items():
@@ -194,7 +194,7 @@ def run_case(case: Case, directory: Path, template: Path) -> Outcome:
     crash = ""
     started = time.monotonic()
     with _environment(case.env), _inside(directory):
-        git_state.cache_clear()
+        forget_git_state()
         if case.prepare is not None:
             case.prepare(directory)
         saved = sys.stdin, sys.stdout, sys.stderr
@@ -206,7 +206,7 @@ def run_case(case: Case, directory: Path, template: Path) -> Outcome:
             crash = traceback.format_exc()
         finally:
             sys.stdin, sys.stdout, sys.stderr = saved
-            git_state.cache_clear()
+            forget_git_state()
     return Outcome(code, out.getvalue() + crash, time.monotonic() - started, crash)
 
 

@@ -2,16 +2,19 @@
 
 A pytest plugin, registered once as ``trialrun-cluster`` by the root conftest's
 ``pytest_configure`` (``tests/`` is not a package, so it is loaded by path). Fixtures:
-``wait_for``, ``postgres_optuna``, ``kubeconfig``, ``kube_namespace``, ``kube_backend`` and
-``kubelet`` (a :class:`FakeKubelet`). A component that is absent skips the tests that need it,
-except under ``CI=true``.
+``wait_for``, ``postgres_optuna``, ``kubeconfig``, ``kube_namespace``, ``kube_backend``,
+``kubelet`` (a :class:`FakeKubelet`, which only reports pod states) and ``run_pods`` (starts a
+:class:`kubelet.Kubelet`, which runs the pods' containers; see ``tests/support/kubelet.py``). A
+component that is absent skips the tests that need it, except under ``CI=true``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +27,8 @@ from tools.jobs.kubernetes import KubernetesBackend
 from tools.jobs.model import Job
 
 CONTROL_PLANE = Path("/work/shared/k8s/control-plane.sh")
+TEST_IMAGE = "registry.example.com/team/trialrun:test"
+"""The image name the running kubelet maps to this test environment (trialrun installed)."""
 K8S_CACHE = Path(
     os.environ.get("TRIALRUN_K8S_CACHE") or Path.home() / ".cache" / "trialrun-k8s-v1.20.2"
 )
@@ -170,14 +175,17 @@ class FakeKubelet:
         for pod in self.pods(job, count):
             self._status(pod, {"phase": "Running"})
 
-    def finish(self, job: Job, exit_code: int, count: int = 1) -> None:
+    def finish(self, job: Job, exit_code: int, count: int = 1, message: str = "") -> None:
+        """Report the pods ended with ``exit_code``; ``message`` is the termination message."""
         now = dt.datetime.now(dt.UTC).isoformat()
-        terminated = {
+        terminated: dict[str, Any] = {
             "exitCode": exit_code,
             "startedAt": now,
             "finishedAt": now,
             "reason": "Completed" if exit_code == 0 else "Error",
         }
+        if message:
+            terminated["message"] = message
         for pod in self.pods(job, count):
             self._status(
                 pod,
@@ -245,3 +253,48 @@ class FakeKubelet:
 @pytest.fixture
 def kubelet(kubeconfig: Path) -> FakeKubelet:
     return FakeKubelet(kubeconfig)
+
+
+def _kubelet_module() -> Any:
+    # tests/ is not a package: load the sibling module by path, as the root conftest loads this one.
+    path = Path(__file__).with_name("kubelet.py")
+    spec = importlib.util.spec_from_file_location("trialrun_test_kubelet", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def run_pods(
+    kubeconfig: Path, kube_namespace: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Any]]:
+    """Start a kubelet that runs the namespace's pods; ``run_pods(images=..., claims=...)``.
+
+    ``images`` maps image names to directories of executables (default: :data:`TEST_IMAGE` to
+    this environment's, where ``trialrun`` is installed); ``claims`` maps claim names to the
+    directories standing in for their volumes. Every kubelet started is stopped after the test.
+    """
+    module = _kubelet_module()
+    started: list[Any] = []
+
+    def start(images: dict[str, Path] | None = None, claims: dict[str, Path] | None = None) -> Any:
+        bins = images or {TEST_IMAGE: Path(sys.executable).parent}
+        kubelet = module.Kubelet(
+            kubeconfig,
+            kube_namespace,
+            # The Dockerfile's ENV lines that matter here: unbuffered output, as in the image.
+            images={
+                name: module.Image(path, {"PYTHONUNBUFFERED": "1"}) for name, path in bins.items()
+            },
+            root=tmp_path_factory.mktemp("kubelet"),
+            claims=claims,
+        )
+        started.append(kubelet.__enter__())
+        return kubelet
+
+    yield start
+    for kubelet in started:
+        kubelet.stop()
+        assert not kubelet.errors, kubelet.errors

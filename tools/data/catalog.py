@@ -17,7 +17,7 @@ import os
 import re
 import secrets
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -121,6 +121,10 @@ class DatasetEntry(BaseModel):
         added_at: When the version was added (UTC).
         rows: Row count of the file.
         columns: Column count of the file, target included.
+        task_reason: How the task was decided (given, or what the target holds).
+        task_alternative: The other reading of an ambiguous whole-number target.
+        pii_allowed: Columns the personal-data scan flagged that the curator kept as features,
+            each with the reason they gave.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -137,6 +141,9 @@ class DatasetEntry(BaseModel):
     added_at: datetime
     rows: int = Field(ge=0)
     columns: int = Field(ge=0)
+    task_reason: str | None = None
+    task_alternative: Task | None = None
+    pii_allowed: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("name", "version")
     @classmethod
@@ -363,12 +370,16 @@ def add_dataset(
     curated_by: str | None = None,
     description: str | None = None,
     replace: bool = False,
+    pii_allowed: Mapping[str, str] | None = None,
 ) -> DatasetEntry:
     """Validate a CSV or Parquet file, digest it and write its entry to ``catalog``.
 
     The file passes the same checks as training data (:func:`tools.data.validate.prepare`), so a
     dataset that could not be trained on never enters the catalog. When ``task`` is None the
-    inferred task is recorded, so later training does not depend on the inference rule.
+    inferred task is recorded with how it was decided, so later training does not depend on
+    the inference rule. Every column not declared PII or id is scanned for personal data and
+    secrets (:mod:`tools.data.pii`); a column that looks personal is refused unless declared in
+    ``pii_columns`` or kept in ``pii_allowed`` with a reason.
 
     Args:
         path: The file: a local path (relative to the working directory) or a URL.
@@ -382,16 +393,19 @@ def add_dataset(
         curated_by: Who curated the file; default ``$USER`` or ``git config user.name``.
         description: Free text about the data.
         replace: Overwrite an existing entry with the same name and version.
+        pii_allowed: Flagged columns to keep as features, each with why it is not personal data.
 
     Returns:
         The new entry.
 
     Raises:
-        InputError: A bad name, version, task or duplicate entry.
+        InputError: A bad name, version, task, allowance or duplicate entry.
         DataError: The file is missing, unreadable or fails validation.
+        PersonalData: A column looks like personal data or secrets and was not declared.
     """
     from tools.data.load import file_digest, read_table
-    from tools.data.validate import prepare
+    from tools.data.pii import refuse_personal_data
+    from tools.data.validate import check_frame, explain_task, prepare
 
     if task is not None and task not in TASKS:
         raise InputError(
@@ -433,12 +447,50 @@ def add_dataset(
             added_at=datetime.now(UTC),
             rows=len(frame),
             columns=frame.shape[1],
+            pii_allowed=dict(pii_allowed or {}),
         )
     except ValidationError as exc:
         field = ".".join(str(p) for p in exc.errors()[0]["loc"])
         raise InputError(f"Invalid {field}: {exc.errors()[0]['msg']}.", field=field) from exc
+    check_frame(frame, entry)
+    refuse_personal_data(frame, entry)
     prepared = prepare(frame, entry)
-    entry = entry.model_copy(update={"task": prepared.task})
+    choice = explain_task(frame[target], prepared.task, given=task is not None, target=target)
+    entry = entry.model_copy(
+        update={
+            "task": prepared.task,
+            "task_reason": choice.reason,
+            "task_alternative": choice.alternative,
+        }
+    )
     catalog.add(entry, replace=replace)
     catalog.save()
     return entry
+
+
+def recatalogue_command(catalog: Catalog, entry: DatasetEntry, task: Task) -> str:
+    """Return the ``trialrun datasets add`` command that catalogues ``entry`` again as ``task``.
+
+    Every role, allowance and the curator are kept; ``--replace`` rewrites the same version
+    (the file's digest is unchanged, only what it is trained as).
+    """
+    import shlex
+
+    from tools import settings
+
+    parts = [
+        "trialrun datasets add",
+        shlex.quote(catalog.resolve_location(entry)),
+        f"--name {shlex.quote(entry.name)}",
+        f"--version {shlex.quote(entry.version)}",
+        f"--target {shlex.quote(entry.target)}",
+        f"--task {task}",
+        *(f"--id-column {shlex.quote(c)}" for c in entry.roles.id),
+        *(f"--pii-column {shlex.quote(c)}" for c in entry.roles.pii),
+        *(f"--allow-pii {shlex.quote(f'{c}={why}')}" for c, why in entry.pii_allowed.items()),
+        f"--curated-by {shlex.quote(entry.curated_by)}",
+        "--replace",
+    ]
+    if catalog.path != settings.catalog_path().resolve():
+        parts.append(f"--catalog {shlex.quote(str(catalog.path))}")
+    return " ".join(parts)

@@ -2,8 +2,8 @@
 
 Every failure is a :class:`~tools.errors.DataError` naming the column or value and what to do.
 Identifier and PII columns are dropped first, so no later message or result carries their values.
-String columns become pandas ``category`` columns, which XGBoost (``enable_categorical=True``) and
-LightGBM both take as categorical features.
+String columns are categorical features; :class:`~tools.training.encoding.FrameEncoding` turns
+the validated table into what the boosters read, the same way a logged model does at serving.
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ from pandas.api import types as ptypes
 from tools.data.catalog import TASKS, DatasetEntry, Task
 from tools.errors import DataError, InputError
 from tools.tracking.redact import find_secrets, redact
+from tools.training.encoding import FrameEncoding
 
 MIN_ROWS = 20
 """Fewest rows a dataset may have: below this a validation share says nothing."""
+GIVEN_TASK = "given with --task"
+"""How a catalog entry records a task its curator stated (never second-guessed)."""
 MAX_INFERRED_CLASSES = 20
 """A whole-number target with at most this many distinct values is inferred as classification."""
 MAX_CLASSES = 100
@@ -43,7 +46,8 @@ class PreparedData:
     """A validated dataset ready for training.
 
     Attributes:
-        X: Feature columns (identifier and PII columns removed, strings as ``category``).
+        X: Feature columns as the boosters read them (identifier and PII columns removed, the
+            columns encoded by ``encoding``).
         y: The target: class codes ``0..K-1`` for classification, floats for regression.
         task: The task trained.
         n_classes: Class count for classification, None for regression.
@@ -51,6 +55,8 @@ class PreparedData:
         feature_names: The columns of ``X``, in order.
         categorical_features: The ``category`` columns of ``X``.
         dropped: Each removed column with why (``"pii"`` or ``"id"``).
+        encoding: How a frame with the file's columns becomes ``X`` (training and serving).
+        raw: The file's columns without the target, as read: what a user hands a logged model.
     """
 
     X: pd.DataFrame
@@ -61,16 +67,25 @@ class PreparedData:
     feature_names: list[str]
     categorical_features: list[str]
     dropped: dict[str, str]
+    encoding: FrameEncoding
+    raw: pd.DataFrame
 
 
 @dataclass(frozen=True)
 class Split:
-    """Training and validation shares of a :class:`PreparedData`."""
+    """Training, validation and test shares of a :class:`PreparedData`.
+
+    The test share is held out before anything else: training, early stopping, pruning, the
+    search and the choice of the final model use only the training and validation shares, and
+    the final models are scored on the test share once. It is empty when ``test_fraction`` is 0.
+    """
 
     X_train: pd.DataFrame
     X_valid: pd.DataFrame
     y_train: np.ndarray
     y_valid: np.ndarray
+    X_test: pd.DataFrame
+    y_test: np.ndarray
 
 
 def _plain(value: Any) -> Any:
@@ -82,17 +97,28 @@ def _quote(names: Iterable[Any]) -> str:
     return ", ".join(repr(n) for n in names)
 
 
-def _check_fraction(valid_fraction: float) -> None:
+def _check_fraction(valid_fraction: float, test_fraction: float = 0.0) -> None:
     if not 0 < valid_fraction < 1:
         raise InputError(
             f"valid_fraction {valid_fraction!r} is not between 0 and 1.",
             field="valid_fraction",
             hint="Use a share such as 0.2.",
         )
+    if not 0 <= test_fraction < 1:
+        raise InputError(
+            f"test_fraction {test_fraction!r} is not between 0 (no test share) and 1.",
+            field="test_fraction",
+            hint="Use a share such as 0.15, or 0 to hold out no test rows.",
+        )
 
 
-def _check_frame(df: pd.DataFrame, entry: DatasetEntry) -> dict[str, str]:
-    """Check the table's shape, target and declared roles; return the columns to drop."""
+def check_frame(df: pd.DataFrame, entry: DatasetEntry) -> dict[str, str]:
+    """Check the table's shape, target and declared roles; return the columns to drop.
+
+    Raises:
+        DataError: No rows or columns, repeated column names, a missing target, a declared
+            column not in the file, or a target declared id or PII.
+    """
     if df.shape[1] == 0 or len(df) == 0:
         raise DataError(f"Dataset {entry.ref!r} has {len(df)} rows and {df.shape[1]} columns.")
     duplicated = list(dict.fromkeys(df.columns[df.columns.duplicated()]))
@@ -212,6 +238,46 @@ def _infer_task(y: pd.Series) -> Task:
     return "binary" if distinct == 2 else "multiclass"
 
 
+@dataclass(frozen=True)
+class TaskChoice:
+    """The task of a target and how it was decided.
+
+    Attributes:
+        task: The task.
+        reason: How it was decided, in words (``given with --task``, or what the target holds).
+        alternative: The other reading of an ambiguous whole-number target, when there is one.
+    """
+
+    task: Task
+    reason: str
+    alternative: Task | None = None
+
+
+def explain_task(y: pd.Series, task: Task, *, given: bool, target: str) -> TaskChoice:
+    """Return how ``task`` follows from target ``y`` (or that it was given), and any ambiguity.
+
+    Whole numbers are the ambiguous case: at most :data:`MAX_INFERRED_CLASSES` distinct values
+    read as class codes, more as quantities, and either reading can be wrong.
+    """
+    distinct = int(y.nunique())
+    whole = _is_numeric(y) and bool(np.all(np.mod(y.to_numpy(dtype=float), 1) == 0))
+    alternative: Task | None = None
+    if whole and distinct > 2:
+        alternative = "regression" if task != "regression" else "multiclass"
+    if given:
+        return TaskChoice(task, GIVEN_TASK, None)
+    if not _is_numeric(y):
+        return TaskChoice(task, f"inferred: target {target!r} holds {distinct} distinct labels")
+    if not whole:
+        return TaskChoice(task, f"inferred: target {target!r} holds fractional numbers")
+    limit = MAX_INFERRED_CLASSES
+    if task == "regression":
+        why = f"{distinct} distinct whole numbers, more than the {limit} read as class codes"
+    else:
+        why = f"{distinct} distinct whole numbers (up to {limit} are read as class codes)"
+    return TaskChoice(task, f"inferred: target {target!r} holds {why}", alternative)
+
+
 def _choose_task(y: pd.Series, requested: str | None, target: str) -> Task:
     if requested is None:
         return _infer_task(y)
@@ -242,26 +308,67 @@ def _choose_task(y: pd.Series, requested: str | None, target: str) -> Task:
     return requested
 
 
+def task_for_metric(y: pd.Series, task: Task | None, metric_tasks: Sequence[Task]) -> Task | None:
+    """Return the task a metric implies when the given (catalogued or inferred) one does not fit.
+
+    A whole-number target with more than :data:`MAX_INFERRED_CLASSES` values is inferred as
+    regression and one with a few values as classification; a request for ``log_loss`` or
+    ``rmse`` on it says which the person means. ``task`` is returned unchanged when the metric
+    fits it, or when the metric fits no task the target can have (the metric check then says so).
+
+    Example:
+        >>> task_for_metric(pd.Series([1, 2, 3] * 10), "regression", ("binary", "multiclass"))
+        'multiclass'
+    """
+    if task is None or task in metric_tasks:
+        return task
+    if "regression" in metric_tasks:
+        return "regression" if _is_numeric(y) else task
+    return "binary" if y.nunique() == 2 else "multiclass"
+
+
 def _check_class_sizes(
-    codes: np.ndarray, labels: Sequence[Any], valid_fraction: float, target: str
+    codes: np.ndarray,
+    labels: Sequence[Any],
+    valid_fraction: float,
+    target: str,
+    test_fraction: float = 0.0,
 ) -> None:
     counts = np.bincount(codes, minlength=len(labels))
-    rare = [(labels[i], int(n)) for i, n in enumerate(counts) if n < 2]
+    # Each stratified split needs two rows of a class; a test share taken first needs a third.
+    fewest = 3 if test_fraction > 0 else 2
+    rare = [(labels[i], int(n)) for i, n in enumerate(counts) if n < fewest]
     if rare:
-        listing = ", ".join(f"{label!r} ({n} row)" for label, n in rare[:10])
+        listing = ", ".join(f"{label!r} ({n} row{'' if n == 1 else 's'})" for label, n in rare[:10])
         if len(rare) > 10:
             listing += f" and {len(rare) - 10} more"
-        raise DataError(
-            f"Target {target!r} has classes with fewer than 2 rows: {listing}. A stratified "
-            "split needs at least 2 rows of each class.",
-            field="target",
-            hint="Add rows, or merge or drop the rare classes.",
+        why = (
+            "A test share and a stratified train/validation split need at least 3 rows of each "
+            "class."
+            if test_fraction > 0
+            else "A stratified split needs at least 2 rows of each class."
         )
-    n_valid = math.ceil(valid_fraction * len(codes))
-    if min(n_valid, len(codes) - n_valid) < len(labels):
         raise DataError(
-            f"{len(codes)} rows split at valid_fraction {valid_fraction} give {n_valid} "
-            f"validation and {len(codes) - n_valid} training rows, fewer than the "
+            f"Target {target!r} has classes with fewer than {fewest} rows: {listing}. {why}",
+            field="target",
+            hint="Add rows, or merge or drop the rare classes"
+            + (", or set test_fraction to 0." if test_fraction > 0 else "."),
+        )
+    n_test = math.ceil(test_fraction * len(codes)) if test_fraction > 0 else 0
+    rest = len(codes) - n_test
+    if n_test and min(n_test, rest) < len(labels):
+        raise DataError(
+            f"{len(codes)} rows with test_fraction {test_fraction} give {n_test} test rows, fewer "
+            f"than the {len(labels)} classes of target {target!r}; the test share needs a row of "
+            "every class.",
+            field="test_fraction",
+            hint="Add rows, raise test_fraction, or set it to 0.",
+        )
+    n_valid = math.ceil(valid_fraction * rest)
+    if min(n_valid, rest - n_valid) < len(labels):
+        raise DataError(
+            f"{rest} rows split at valid_fraction {valid_fraction} give {n_valid} "
+            f"validation and {rest - n_valid} training rows, fewer than the "
             f"{len(labels)} classes of target {target!r}; each share needs a row of every class.",
             field="valid_fraction",
             hint="Add rows or change valid_fraction.",
@@ -398,6 +505,7 @@ def prepare(
     *,
     task: Task | None = None,
     valid_fraction: float = 0.2,
+    test_fraction: float = 0.0,
 ) -> PreparedData:
     """Validate ``df`` against its catalog entry and return features and an encoded target.
 
@@ -412,10 +520,11 @@ def prepare(
 
     Raises:
         DataError: The table fails a check; the message names the column or value.
-        InputError: ``task`` or ``valid_fraction`` is not a valid choice.
+        InputError: ``task``, ``valid_fraction`` or ``test_fraction`` is not a valid choice.
     """
-    _check_fraction(valid_fraction)
-    dropped = _check_frame(df, entry)
+    _check_fraction(valid_fraction, test_fraction)
+    df = df.reset_index(drop=True)
+    dropped = check_frame(df, entry)
     y = df[entry.target]
     _check_target(y, entry.target)
     if len(df) < MIN_ROWS:
@@ -433,9 +542,13 @@ def prepare(
             hint="Group rare classes, or, for a numeric target, catalogue it with --task regression.",
         )
     if labels is not None:
-        _check_class_sizes(codes, labels, valid_fraction, entry.target)
+        _check_class_sizes(codes, labels, valid_fraction, entry.target, test_fraction)
     features = df.drop(columns=[entry.target, *dropped])
-    X = _prepare_features(features, y, codes, chosen, entry.target)
+    converted = _prepare_features(features, y, codes, chosen, entry.target)
+    encoding = FrameEncoding.fit(
+        features, converted, task=chosen, labels=labels, label_dtype=str(y.dtype)
+    )
+    X = encoding.encode(features)
     return PreparedData(
         X=X,
         y=codes,
@@ -447,31 +560,54 @@ def prepare(
             str(c) for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)
         ],
         dropped=dropped,
+        encoding=encoding,
+        raw=df.drop(columns=[entry.target]),
     )
 
 
-def split(data: PreparedData, *, seed: int, valid_fraction: float = 0.2) -> Split:
-    """Split into training and validation shares, stratified by class for classification.
+def split(
+    data: PreparedData, *, seed: int, valid_fraction: float = 0.2, test_fraction: float = 0.15
+) -> Split:
+    """Hold out the test share, then split the rest into training and validation shares.
+
+    Both splits are seeded and stratified by class for classification. ``test_fraction`` is a
+    share of all rows; ``valid_fraction`` a share of the rows left after the test share, so
+    training and validation keep the same proportions whatever the test share.
 
     Example:
         >>> parts = split(data, seed=0)  # doctest: +SKIP
-        >>> len(parts.X_valid) / len(data.X)  # doctest: +SKIP
-        0.2
+        >>> rest = len(data.X) - len(parts.X_test)  # doctest: +SKIP
+        >>> len(parts.X_test) / len(data.X), len(parts.X_valid) / rest  # doctest: +SKIP
+        (0.15, 0.2)
 
     Raises:
-        DataError: A class cannot be represented in both shares at this ``valid_fraction``.
-        InputError: ``valid_fraction`` is not between 0 and 1.
+        DataError: A class cannot be represented in every share at these fractions.
+        InputError: ``valid_fraction`` or ``test_fraction`` is not a valid share.
     """
     from sklearn.model_selection import train_test_split
 
-    _check_fraction(valid_fraction)
-    if data.class_labels is not None:
-        _check_class_sizes(data.y, data.class_labels, valid_fraction, "target")
+    _check_fraction(valid_fraction, test_fraction)
+    classes = data.class_labels is not None
+    if classes:
+        _check_class_sizes(data.y, data.class_labels or [], valid_fraction, "target", test_fraction)
+    X, y = data.X, data.y
+    X_test, y_test = X.iloc[:0], y[:0]
+    if test_fraction > 0:
+        X, X_test, y, y_test = train_test_split(
+            X, y, test_size=test_fraction, random_state=seed, stratify=y if classes else None
+        )
+        if classes:
+            # The test share may take a rare class's rows unevenly; say so rather than fail in
+            # the second split with the library's message.
+            _check_class_sizes(y, data.class_labels or [], valid_fraction, "target")
     X_train, X_valid, y_train, y_valid = train_test_split(
-        data.X,
-        data.y,
-        test_size=valid_fraction,
-        random_state=seed,
-        stratify=data.y if data.class_labels is not None else None,
+        X, y, test_size=valid_fraction, random_state=seed, stratify=y if classes else None
     )
-    return Split(X_train=X_train, X_valid=X_valid, y_train=y_train, y_valid=y_valid)
+    return Split(
+        X_train=X_train,
+        X_valid=X_valid,
+        y_train=y_train,
+        y_valid=y_valid,
+        X_test=X_test,
+        y_test=y_test,
+    )

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tools.errors import ConfigError, InputError
 from tools.jobs import kubernetes_manifest as km
-from tools.jobs.model import Job, JobSpec, JobState
+from tools.jobs.model import Job, JobSpec, JobState, SecretKey
 
 _IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 _MAX_LOG_PODS = 5
+_MAX_MESSAGE_CHARS = 600
 
 
 def _server_message(exc: Any) -> str:
@@ -27,6 +29,10 @@ def _server_message(exc: Any) -> str:
         return str(json.loads(exc.body)["message"])
     except (TypeError, ValueError, KeyError):
         return f"{exc.status} {exc.reason}"
+
+
+class _NotAllowed(Exception):
+    """The API server answered with a status the caller chose to handle itself."""
 
 
 def _api_error(exc: Any, what: str) -> Exception:
@@ -112,9 +118,18 @@ class KubernetesBackend:
         return self._apis
 
     def _call(
-        self, what: str, func: Any, *args: Any, missing_ok: bool = False, **kwargs: Any
+        self,
+        what: str,
+        func: Any,
+        *args: Any,
+        missing_ok: bool = False,
+        allowed: tuple[int, ...] = (),
+        **kwargs: Any,
     ) -> Any:
-        """Call the API; errors become InputError/ConfigError, a 404 None when ``missing_ok``."""
+        """Call the API; errors become InputError/ConfigError, a 404 None when ``missing_ok``.
+
+        A status in ``allowed`` raises :class:`_NotAllowed` for the caller to handle.
+        """
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
@@ -123,6 +138,8 @@ class KubernetesBackend:
         except ApiException as exc:
             if missing_ok and exc.status == 404:
                 return None
+            if exc.status in allowed:
+                raise _NotAllowed(exc.status) from None
             raise _api_error(exc, what) from None
         except HTTPError as exc:
             raise ConfigError(f"Cannot reach the Kubernetes API server for {what}: {exc}") from exc
@@ -143,6 +160,7 @@ class KubernetesBackend:
             )
         batch, _ = self._connect()
         namespace = spec.namespace or self._namespace
+        self.check_secrets(namespace, env_from=spec.secret_env_from, env=spec.secret_env)
         body = km.manifest(spec, job_id, namespace)
         name = body["metadata"]["name"]
         created = self._call(
@@ -153,6 +171,68 @@ class KubernetesBackend:
         )
         handle = {"namespace": namespace, "job_name": name, "uid": created.metadata.uid}
         return Job(id=job_id, backend="kubernetes", spec=spec, handle=handle)
+
+    def secret_keys(self, namespace: str, name: str) -> frozenset[str] | None:
+        """Return the keys Secret ``name`` holds (never its values).
+
+        Returns:
+            The keys; an empty set when the Secret does not exist; None when these credentials
+            may not read Secrets (the cluster then checks the references when pods start).
+        """
+        _, core = self._connect()
+        try:
+            found = self._call(
+                f"reading Secret {namespace}/{name}",
+                core.read_namespaced_secret,
+                name,
+                namespace,
+                missing_ok=True,
+                allowed=(401, 403),
+            )
+        except _NotAllowed:
+            return None
+        if found is None:
+            return frozenset()
+        return frozenset(found.data or {}) | frozenset(found.string_data or {})
+
+    def check_secrets(
+        self, namespace: str, *, env_from: list[str], env: Mapping[str, SecretKey]
+    ) -> None:
+        """Refuse Secret references that pods could never resolve: a missing Secret or key.
+
+        Args:
+            namespace: Where the pods would run.
+            env_from: Secrets whose every key the pods get as variables.
+            env: Variables each read from one key of a Secret.
+
+        Raises:
+            InputError: A Secret does not exist or lacks a key (named, with how to fix it).
+                Credentials that may not read Secrets skip the check: the cluster then
+                reports it when the pods start.
+        """
+        wanted: dict[str, list[str]] = {name: [] for name in env_from}
+        for variable, ref in env.items():
+            wanted.setdefault(ref.secret, []).append(f"{ref.key} (for {variable})")
+        for name, keys in wanted.items():
+            held = self.secret_keys(namespace, name)
+            if held is None:
+                continue
+            if not held:
+                raise InputError(
+                    f"The pods would read Secret {name!r}, which does not exist in namespace "
+                    f"{namespace!r} (or holds no keys).",
+                    field="runtime.kubernetes.secrets",
+                    hint=f"Create it first: kubectl create secret generic {name} "
+                    f"--namespace {namespace} --from-literal=KEY=VALUE ...",
+                )
+            absent = [k for k in keys if k.split(" ", 1)[0] not in held]
+            if absent:
+                raise InputError(
+                    f"Secret {namespace}/{name} has no key {', '.join(absent)}; it holds: "
+                    f"{', '.join(sorted(held))}.",
+                    field="runtime.kubernetes.secrets",
+                    hint="Add the key to the Secret, or name one it holds.",
+                )
 
     def _where(self, job: Job) -> tuple[str, str]:
         namespace = job.handle.get("namespace") or job.spec.namespace or self._namespace
@@ -184,10 +264,11 @@ class KubernetesBackend:
             failed = conditions["Failed"]
             if failed.reason == "DeadlineExceeded":
                 return job.transition(JobState.FAILED, reason="deadline")
+            exit_code, said = self._failed_container(job)
             return job.transition(
                 JobState.FAILED,
-                reason=f"{failed.reason}: {failed.message}",
-                exit_code=self._failed_exit_code(job),
+                reason=f"{failed.reason}: {failed.message}{said}",
+                exit_code=exit_code,
             )
         if job.state == JobState.QUEUED and (status.active or status.succeeded or status.failed):
             return job.transition(JobState.RUNNING)
@@ -205,13 +286,16 @@ class KubernetesBackend:
         )
         return list(pods.items)
 
-    def _failed_exit_code(self, job: Job) -> int | None:
+    def _failed_container(self, job: Job) -> tuple[int | None, str]:
+        """Return the first failed container's exit code and what it said before it ended."""
         for pod in self._pods(job):
             for container in pod.status.container_statuses or []:
                 ended = container.state.terminated if container.state else None
                 if ended is not None and ended.exit_code:
-                    return int(ended.exit_code)
-        return None
+                    said = _last_words(ended.message)
+                    detail = f"; pod {pod.metadata.name} exited {ended.exit_code}"
+                    return int(ended.exit_code), detail + (f": {said}" if said else "")
+        return None, ""
 
     def cancel(self, job: Job) -> Job:
         """Delete the Job in the foreground and wait (bounded) until it and its pods are gone.
@@ -275,14 +359,35 @@ class KubernetesBackend:
                 )
             except ApiException as exc:
                 parts.append(f"--- pod {pod_name}: no logs available: {_server_message(exc)}")
+                parts += _termination_messages(pod)
                 continue
             if text:
                 parts.append(f"--- pod {pod_name}\n{text.rstrip()}")
-            elif not pod.spec.node_name:
+                continue
+            if not pod.spec.node_name:
                 parts.append(
                     f"--- pod {pod_name}: no logs available: not running on any node "
                     "(no node was assigned; logs come from the node's kubelet)"
                 )
             else:
                 parts.append(f"--- pod {pod_name}: no output yet")
+            parts += _termination_messages(pod)
         return "\n".join(parts)
+
+
+def _last_words(message: str | None) -> str:
+    text = " ".join((message or "").split())
+    return text if len(text) <= _MAX_MESSAGE_CHARS else "…" + text[-_MAX_MESSAGE_CHARS:]
+
+
+def _termination_messages(pod: Any) -> list[str]:
+    """Return what the pod's ended containers left as termination messages (their last lines)."""
+    lines = []
+    for container in (pod.status.container_statuses if pod.status else None) or []:
+        ended = container.state.terminated if container.state else None
+        if ended is not None and (ended.message or "").strip():
+            lines.append(
+                f"--- pod {pod.metadata.name}: exit code {ended.exit_code}, last lines "
+                f"(termination message):\n{ended.message.rstrip()}"
+            )
+    return lines

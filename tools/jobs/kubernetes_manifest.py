@@ -1,7 +1,15 @@
 """The ``batch/v1`` Job manifest a :class:`~tools.jobs.model.JobSpec` becomes.
 
-Only fields stable since long before Kubernetes 1.20 are used (no ``podFailurePolicy``, Indexed
-Jobs or ``successPolicy``), so the same manifest runs on every cluster still in service.
+The Job is an Indexed Job (``completionMode: Indexed``, Kubernetes 1.21 and later): each pod
+learns its index from the annotation the Job controller sets, as ``TRIALRUN_WORKER_INDEX``. A
+server older than 1.21 drops the field and sets no annotation; the variable is then empty and
+a worker claims an index from the study instead (see :mod:`tools.tuning.worker`). Nothing newer
+than 1.21 is used (no ``podFailurePolicy``, ``backoffLimitPerIndex`` or ``successPolicy``).
+
+Credentials never appear in the manifest: the spec's Secret references become
+``secretKeyRef``/``envFrom`` entries, resolved by the kubelet when the pod starts. A failed
+container's last log lines become its termination message (``FallbackToLogsOnError``), so why
+a pod failed can be read from the API server even where its logs cannot.
 """
 
 from __future__ import annotations
@@ -19,6 +27,10 @@ LABEL_PREFIX = "trialrun.dev/"
 JOB_ID_LABEL = "trialrun.dev/job-id"
 LABELS_ANNOTATION = "trialrun.dev/labels"
 """Holds the spec's labels verbatim (label values cannot hold a URL, annotations can)."""
+
+INDEX_ENV = "TRIALRUN_WORKER_INDEX"
+"""The pod's completion index, from the Indexed Job's annotation (empty before Kubernetes 1.21)."""
+INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 
 PROGRESS_PATH = "/tmp/trialrun-progress"
 """``TRIALRUN_JOB_PROGRESS`` in the container, so a worker may touch it as it does locally."""
@@ -61,37 +73,71 @@ def _resources(spec: JobSpec) -> dict[str, dict[str, str]]:
     return {"requests": amounts, "limits": limits}
 
 
+def _env(spec: JobSpec, job_id: str) -> list[dict[str, Any]]:
+    plain = {**spec.env, "TRIALRUN_JOB_ID": job_id, "TRIALRUN_JOB_PROGRESS": PROGRESS_PATH}
+    index = {"fieldRef": {"fieldPath": f"metadata.annotations['{INDEX_ANNOTATION}']"}}
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(plain.items())]
+    env.append({"name": INDEX_ENV, "valueFrom": index})
+    env += [
+        {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.secret, "key": ref.key}}}
+        for name, ref in sorted(spec.secret_env.items())
+    ]
+    return env
+
+
+def _pod(spec: JobSpec, job_id: str) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": spec.image,
+        "command": list(spec.command),
+        "env": _env(spec, job_id),
+        "resources": _resources(spec),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {"allowPrivilegeEscalation": False},
+    }
+    if spec.secret_env_from:
+        container["envFrom"] = [{"secretRef": {"name": name}} for name in spec.secret_env_from]
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        # The image runs as an unprivileged user; refuse to start it as root if it is changed.
+        "securityContext": {"runAsNonRoot": True},
+        "containers": [container],
+    }
+    if spec.claims:
+        volumes = [f"data-{i}" for i in range(len(spec.claims))]
+        pod["volumes"] = [
+            {"name": name, "persistentVolumeClaim": {"claimName": c.claim, "readOnly": True}}
+            for name, c in zip(volumes, spec.claims, strict=True)
+        ]
+        container["volumeMounts"] = [
+            {"name": name, "mountPath": c.mount, "readOnly": True}
+            for name, c in zip(volumes, spec.claims, strict=True)
+        ]
+    if spec.service_account:
+        pod["serviceAccountName"] = spec.service_account
+    return pod
+
+
 def manifest(spec: JobSpec, job_id: str, namespace: str) -> dict[str, Any]:
     """Return the Job manifest for ``spec`` in ``namespace``.
 
-    ``parallelism`` workers run at once and the Job completes when as many have succeeded.
-    ``backoffLimit`` is set explicitly (the server's default, 6, would retry a failing trial
-    six times). Pods never restart in place: a retry is a new pod the backoff limit counts.
+    ``parallelism`` workers run at once, indexed 0 to ``parallelism - 1``, and the Job completes
+    when every index has succeeded. ``backoffLimit`` is set explicitly (the server's default, 6,
+    would retry a failing trial six times). Pods never restart in place: a retry is a new pod
+    the backoff limit counts.
     """
     tags = labels(spec, job_id)
-    env = {**spec.env, "TRIALRUN_JOB_ID": job_id, "TRIALRUN_JOB_PROGRESS": PROGRESS_PATH}
     job_spec: dict[str, Any] = {
         "backoffLimit": spec.backoff_limit,
         "parallelism": spec.parallelism,
         "completions": spec.parallelism,
-        "template": {
-            "metadata": {"labels": tags},
-            "spec": {
-                "restartPolicy": "Never",
-                "containers": [
-                    {
-                        "name": CONTAINER,
-                        "image": spec.image,
-                        "command": list(spec.command),
-                        "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
-                        "resources": _resources(spec),
-                    }
-                ],
-            },
-        },
+        "completionMode": "Indexed",
+        "template": {"metadata": {"labels": tags}, "spec": _pod(spec, job_id)},
     }
     if spec.deadline_seconds is not None:
         job_spec["activeDeadlineSeconds"] = spec.deadline_seconds
+    if spec.ttl_seconds is not None:
+        job_spec["ttlSecondsAfterFinished"] = spec.ttl_seconds
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -50,6 +50,24 @@ class Resources(BaseModel):
     gpus: int = Field(default=0, ge=0)
 
 
+class SecretKey(BaseModel):
+    """One key of a Kubernetes Secret, delivered to a container as one environment variable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    secret: str = Field(min_length=1, description="The Secret's name.")
+    key: str = Field(min_length=1, description="The key within the Secret.")
+
+
+class ClaimMount(BaseModel):
+    """A PersistentVolumeClaim mounted read-only into every pod of a job."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    claim: str = Field(min_length=1, description="The PersistentVolumeClaim's name.")
+    mount: str = Field(pattern=r"^/", description="Where the pods see it (an absolute path).")
+
+
 class JobSpec(BaseModel):
     """What to run: the same spec runs on every backend.
 
@@ -65,6 +83,12 @@ class JobSpec(BaseModel):
         image: Container image (Kubernetes backend only).
         backoff_limit: Pod retries before the Job fails (Kubernetes backend only).
         workdir: Working directory of a local job.
+        secret_env: Environment variables read from Secrets by the cluster, never carried in
+            the spec's values (Kubernetes backend only; a local job inherits its environment).
+        secret_env_from: Secrets whose every key becomes an environment variable (Kubernetes).
+        claims: PersistentVolumeClaims mounted read-only into the pods (Kubernetes).
+        service_account: The pods' service account, e.g. one with an IAM role (Kubernetes).
+        ttl_seconds: How long a finished Job and its pods stay for inspection (Kubernetes).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -80,6 +104,11 @@ class JobSpec(BaseModel):
     image: str | None = None
     backoff_limit: int = Field(default=0, ge=0)
     workdir: str | None = None
+    secret_env: dict[str, SecretKey] = Field(default_factory=dict)
+    secret_env_from: list[str] = Field(default_factory=list)
+    claims: list[ClaimMount] = Field(default_factory=list)
+    service_account: str | None = None
+    ttl_seconds: int | None = Field(default=None, ge=0)
 
 
 def _now() -> datetime:

@@ -6,6 +6,12 @@ A job names what it works on through its spec's labels: ``study`` and ``optuna_s
 :func:`tools.settings.tracking_uri`). Trials become FAIL, which Optuna simply re-samples when the
 study resumes, so no trial is lost and none that finished runs twice. Runs become KILLED.
 
+A job that is one of several workers of an experiment (it has a ``worker_group`` label) settles
+only its own: the trials whose ``trialrun_job_id`` attribute names it, and the runs whose
+``trialrun.job_id`` tag names it (with the runs under them). The parent run and the other
+workers' trials and runs go on. Any other job is the experiment itself: its parent run and
+every run under it are settled.
+
 Each function returns human-readable lines, one per thing it changed.
 """
 
@@ -21,6 +27,10 @@ from tools.jobs.model import Job
 
 TRIAL_JOB_ATTR = "trialrun_job_id"
 """A trial user attribute a worker may set to its ``TRIALRUN_JOB_ID``: spares other jobs' trials."""
+RUN_JOB_TAG = "trialrun.job_id"
+"""The MLflow tag naming the job a run was created in."""
+WORKER_GROUP_LABEL = "worker_group"
+"""The job label of a worker among several: a cancel then settles only what that worker owns."""
 
 _MAX_RUNS = 10_000
 _PAGE = 1000
@@ -101,8 +111,16 @@ def fail_running_trials(
         storage.engine.dispose()
 
 
-def kill_running_runs(tracking_uri: str, parent_run_id: str) -> list[str]:
+def kill_running_runs(
+    tracking_uri: str, parent_run_id: str, *, only_job: str | None = None
+) -> list[str]:
     """Mark the parent run and its descendants that are RUNNING as KILLED; return a line per run.
+
+    Args:
+        tracking_uri: The tracking store.
+        parent_run_id: The experiment's parent run.
+        only_job: Kill only the runs this job created (tagged ``trialrun.job_id``) and the runs
+            under them, never the parent.
 
     Raises:
         ConfigError: The tracking store cannot be read.
@@ -117,13 +135,22 @@ def kill_running_runs(tracking_uri: str, parent_run_id: str) -> list[str]:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return [f"mlflow run {parent_run_id} not found at {redact(tracking_uri)}"]
         raise ConfigError(f"Cannot read MLflow run {parent_run_id!r}: {exc.message}") from exc
-    runs = [parent.info, *_descendants(client, parent.info.experiment_id, parent_run_id)]
+    runs = [parent, *_descendants(client, parent.info.experiment_id, parent_run_id)]
+    if only_job is not None:
+        owned: set[str] = set()
+        for run in runs[1:]:  # parents come before their children
+            if (
+                run.data.tags.get(RUN_JOB_TAG) == only_job
+                or run.data.tags.get("mlflow.parentRunId") in owned
+            ):
+                owned.add(run.info.run_id)
+        runs = [run for run in runs if run.info.run_id in owned]
     lines = []
     # Children first: whoever watches the parent sees it end after everything under it.
-    for info in reversed(runs):
-        if info.status == "RUNNING":
-            client.set_terminated(info.run_id, "KILLED")
-            lines.append(f"mlflow run {info.run_id} → KILLED")
+    for run in reversed(runs):
+        if run.info.status == "RUNNING":
+            client.set_terminated(run.info.run_id, "KILLED")
+            lines.append(f"mlflow run {run.info.run_id} → KILLED")
     return lines
 
 
@@ -140,7 +167,7 @@ def _descendants(client: Any, experiment_id: str, root: str) -> list[Any]:
                 max_results=_PAGE,
                 page_token=token,
             )
-            found.extend(run.info for run in page)
+            found.extend(page)
             frontier.extend(run.info.run_id for run in page)
             token = page.token
             if not token:
@@ -170,8 +197,9 @@ def reconcile(
             lines.append(f"optuna study {trials[1]!r} not reconciled: {type(exc).__name__}: {exc}")
     runs = mlflow_target(job)
     if runs is not None and runs not in skip_runs:
+        only_job = job.id if WORKER_GROUP_LABEL in job.spec.labels else None
         try:
-            lines += kill_running_runs(*runs)
+            lines += kill_running_runs(*runs, only_job=only_job)
         except Exception as exc:
             lines.append(f"mlflow run {runs[1]} not reconciled: {type(exc).__name__}: {exc}")
     return lines

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import platform
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 
+NOT_A_CHECKOUT = "none"
+"""The SHA recorded when the code directory is not in a git checkout."""
 TRACKED_LIBRARIES = (
     "trialrun",
     "mlflow",
@@ -18,6 +24,7 @@ TRACKED_LIBRARIES = (
     "lightgbm",
     "scikit-learn",
     "pandas",
+    "numpy",
 )
 
 
@@ -30,20 +37,53 @@ class GitState:
     diff: str
 
 
-@functools.cache
-def git_state() -> GitState:
-    """Return the git state of the working directory (``sha="none"`` outside a checkout)."""
+_code_directory: Path | None = None
+
+
+@contextlib.contextmanager
+def code_directory(path: Path) -> Iterator[None]:
+    """Record the git state of ``path``'s repository on the runs created inside the block.
+
+    A prompt file's experiment is code of the repository the file lives in, wherever trialrun
+    is started from; without a block, the working directory's repository is recorded.
+    """
+    global _code_directory
+    previous, _code_directory = _code_directory, path.resolve()
     try:
-        sha = _git("rev-parse", "HEAD")
+        yield
+    finally:
+        _code_directory = previous
+
+
+def git_state() -> GitState:
+    """Return the git state of the code directory (``sha="none"`` outside a checkout)."""
+    return _git_state(_code_directory or Path.cwd())
+
+
+@functools.cache
+def _git_state(directory: Path) -> GitState:
+    try:
+        sha = _git(directory, "rev-parse", "HEAD")
     except (OSError, subprocess.CalledProcessError):
-        return GitState(sha="none", dirty=False, diff="")
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    diff = _git("diff", "HEAD") if status else ""
+        return GitState(sha=NOT_A_CHECKOUT, dirty=False, diff="")
+    status = _git(directory, "status", "--porcelain", "--untracked-files=no")
+    diff = _git(directory, "diff", "HEAD") if status else ""
     return GitState(sha=sha, dirty=bool(status), diff=diff)
 
 
-def _git(*args: str) -> str:
-    done = subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=20)
+def forget_git_state() -> None:
+    """Read the git state again on next use (the working tree changed)."""
+    _git_state.cache_clear()
+
+
+def _git(directory: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(directory), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=20,
+    )
     return done.stdout.strip()
 
 
@@ -60,7 +100,7 @@ def library_versions() -> dict[str, str]:
 
 
 def environment_tags() -> dict[str, str]:
-    """Return the tags that describe this run's environment (git, versions, host)."""
+    """Return the tags that describe this run's environment (git, versions, host, job)."""
     git = git_state()
     tags = {
         "mlflow.source.git.commit": git.sha,
@@ -72,4 +112,7 @@ def environment_tags() -> dict[str, str]:
         "trialrun.argv": " ".join(sys.argv[:1]),
     }
     tags.update({f"trialrun.version.{k}": v for k, v in library_versions().items()})
+    job_id = os.environ.get("TRIALRUN_JOB_ID")
+    if job_id:  # the job this process runs in (a cancel of that job settles the run)
+        tags["trialrun.job_id"] = job_id
     return tags

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tools.training.base import Trainer
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tools.training.base import Trainer
 
 
 def get_trainer(family: str) -> Trainer:

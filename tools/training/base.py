@@ -24,6 +24,7 @@ import numpy as np
 from tools.data.validate import Split
 from tools.errors import Cancelled
 from tools.training.checkpoints import CheckpointStore, TrainingState
+from tools.training.encoding import booster_from_bytes, booster_to_bytes, predict_booster
 from tools.training.metrics import Metric, Task
 
 StopReason = Literal["completed", "early_stopping", "deadline"]
@@ -215,21 +216,17 @@ class Trainer(abc.ABC):
             return TrainingState(), None
         return latest.state, self.from_bytes(latest.model)
 
-    @abc.abstractmethod
     def predict(self, model: Any, X: Any) -> np.ndarray:
-        """Return probabilities (classification) or values (regression)."""
+        """Return probabilities (classification) or values (regression) for encoded ``X``."""
+        return predict_booster(self.family, model, X)
 
-    @abc.abstractmethod
     def to_bytes(self, model: Any) -> bytes:
-        """Serialise ``model``."""
+        """Serialise ``model`` (checkpoints and logged models use the same format)."""
+        return booster_to_bytes(self.family, model)
 
-    @abc.abstractmethod
     def from_bytes(self, data: bytes) -> Any:
         """Load a model serialised by :meth:`to_bytes`."""
-
-    @abc.abstractmethod
-    def log_model(self, model: Any, *, run_id: str, pip_requirements: list[str]) -> str:
-        """Log ``model`` to MLflow as the run's model; return its model URI."""
+        return booster_from_bytes(self.family, data)
 
     @abc.abstractmethod
     def stopping_metric(self, spec: FitSpec) -> tuple[str, bool]:

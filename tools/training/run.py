@@ -18,16 +18,16 @@ from pydantic import BaseModel
 
 from tools.data.catalog import DatasetEntry
 from tools.data.validate import PreparedData, Split
-from tools.tracking.context import library_versions
 from tools.tracking.dataset import dataset_tags, log_dataset
+from tools.tracking.models import Member, log_model
 from tools.tracking.runs import DeferredWrites, RunWriter, tracked
 from tools.training import get_trainer
 from tools.training.base import FitResult, FitSpec
 from tools.training.checkpoints import CheckpointStore
 from tools.training.device import choose_device
-from tools.training.metrics import Metric
+from tools.training.metrics import Metric, score
 
-Role = Literal["baseline", "trial", "final"]
+Role = Literal["baseline", "trial", "final", "reproduction"]
 
 
 class ModelTrainerOutput(BaseModel):
@@ -36,6 +36,8 @@ class ModelTrainerOutput(BaseModel):
     model_artifact_path: str | None
     training_metrics: dict[str, float]
     validation_metrics: dict[str, float]
+    test_metrics: dict[str, float] = {}
+    """The primary metric on the test share (``test_<metric>``); empty for trials or no share."""
     best_hyperparameters: dict[str, Any]
     mlflow_run_id: str
     training_time_seconds: float
@@ -49,6 +51,8 @@ class DataContext:
     data: PreparedData
     split: Split
     split_seed: int
+    valid_fraction: float = 0.2
+    test_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ def train_tracked(
         seed: The training seed.
         experiment_id: The MLflow experiment.
         run_name: The run's name.
-        role: baseline, trial or final (a tag).
+        role: baseline, trial, final or reproduction (a tag).
         parent_run_id: The experiment's parent run.
         options: Limits and switches.
         callbacks: Extra library callbacks (pruning).
@@ -128,7 +132,7 @@ def train_tracked(
     trainer = get_trainer(family)
     device, device_note = choose_device(family, options.gpus)
     entry = ctx.entry
-    key = _fingerprint(entry, family, params, seed, options, device, ctx.split_seed, metric)
+    key = _fingerprint(entry, family, params, seed, options, device, ctx, metric)
     earlier = next((o for o in reuse if o.reuse_key == key), None)
     if earlier is not None:
         tags = {**(tags or {}), "trialrun.trained_in_run": earlier.output.mlflow_run_id}
@@ -171,7 +175,7 @@ def train_tracked(
                 every=options.checkpoint_every,
                 keep=options.checkpoint_keep,
             )
-        run_params = _run_params(family, params, spec, metric)
+        run_params = _run_params(family, params, spec, metric, ctx)
         try:
             fit = (
                 earlier.fit
@@ -182,7 +186,10 @@ def train_tracked(
             writer.log(params=run_params)
             raise
         extra = outcome_tags(fit) if outcome_tags else {}
-        output = _record(writer, trainer, fit, metric, params, run_params, options, extra)
+        # Only the models a person is handed are scored on the test share, once each: no trial
+        # ever sees it, so no choice the search makes can depend on it.
+        test = score_test_share(trainer, fit, ctx, metric) if role != "trial" else {}
+        output = _record(writer, ctx, fit, metric, params, run_params, options, extra, test)
         if store is not None:
             store.clear()
     return TrainOutcome(
@@ -190,8 +197,19 @@ def train_tracked(
     )
 
 
+def score_test_share(
+    trainer: Any, fit: FitResult, ctx: DataContext, metric: Metric
+) -> dict[str, float]:
+    """Return ``{"test_<metric>": value}`` of a trained model, or nothing without a test share."""
+    split = ctx.split
+    if not len(split.y_test):
+        return {}
+    predicted = trainer.predict(fit.model, split.X_test)
+    return {f"test_{metric.name}": score(metric, split.y_test, predicted, ctx.data.n_classes)}
+
+
 def _run_params(
-    family: str, params: dict[str, Any], spec: FitSpec, metric: Metric
+    family: str, params: dict[str, Any], spec: FitSpec, metric: Metric, ctx: DataContext
 ) -> dict[str, Any]:
     return {
         **params,
@@ -202,18 +220,23 @@ def _run_params(
         "threads": spec.threads,
         "metric": metric.name,
         "task": spec.task,
+        "target": ctx.entry.target,
+        "split_seed": ctx.split_seed,
+        "valid_fraction": ctx.valid_fraction,
+        "test_fraction": ctx.test_fraction,
     }
 
 
 def _record(
     writer: RunWriter,
-    trainer: Any,
+    ctx: DataContext,
     fit: FitResult,
     metric: Metric,
     params: dict[str, Any],
     run_params: dict[str, Any],
     options: TrainOptions,
     extra_tags: dict[str, Any],
+    test: dict[str, float],
 ) -> ModelTrainerOutput:
     training = {f"train_{metric.name}": fit.train_score}
     validation = {f"valid_{metric.name}": fit.valid_score}
@@ -222,6 +245,7 @@ def _record(
         metrics={
             **training,
             **validation,
+            **test,
             "best_iteration": fit.best_iteration,
             "rounds": fit.rounds,
             "training_time_seconds": fit.seconds,
@@ -239,24 +263,20 @@ def _record(
     writer.log_text(json.dumps(fit.importances, indent=1), "feature_importances.json")
     model_uri = None
     if options.log_model:
-        model_uri = trainer.log_model(
-            fit.model, run_id=writer.run_id, pip_requirements=pip_requirements(run_params["family"])
+        model_uri = log_model(
+            [Member(run_params["family"], fit.model)],
+            encoding=ctx.data.encoding,
+            run_id=writer.run_id,
         )
     return ModelTrainerOutput(
         model_artifact_path=model_uri,
         training_metrics=training,
         validation_metrics=validation,
+        test_metrics=test,
         best_hyperparameters={**params, "n_estimators": fit.best_iteration + 1},
         mlflow_run_id=writer.run_id,
         training_time_seconds=fit.seconds,
     )
-
-
-def pip_requirements(family: str) -> list[str]:
-    """Return explicit pip requirements for a logged model (inference costs seconds a model)."""
-    versions = library_versions()
-    wanted = [family, "scikit-learn", "pandas"]
-    return [f"{name}=={versions[name]}" if name in versions else name for name in wanted]
 
 
 def _fingerprint(
@@ -266,7 +286,7 @@ def _fingerprint(
     seed: int,
     options: TrainOptions,
     device: str,
-    split_seed: int,
+    ctx: DataContext,
     metric: Metric,
 ) -> str:
     """Identify a training run's inputs: checkpoints and reuse match on it."""
@@ -283,7 +303,9 @@ def _fingerprint(
             options.threads,
             device,
             metric.name,
-            split_seed,
+            ctx.split_seed,
+            ctx.valid_fraction,
+            ctx.test_fraction,
         ],
         sort_keys=True,
         default=str,

@@ -156,38 +156,6 @@ class XGBoostTrainer(Trainer):
             resumed_from=resumed_from,
         )
 
-    def predict(self, model: Any, X: Any) -> np.ndarray:
-        """Return probabilities (classification) or values (regression)."""
-        import xgboost as xgb
-
-        return np.asarray(model.predict(xgb.DMatrix(X, enable_categorical=True)))
-
-    def to_bytes(self, model: Any) -> bytes:
-        """Serialise to XGBoost's UBJSON format."""
-        return bytes(model.save_raw("ubj"))
-
-    def from_bytes(self, data: bytes) -> Any:
-        """Load a UBJSON model."""
-        import xgboost as xgb
-
-        return xgb.Booster(model_file=bytearray(data))
-
-    def log_model(self, model: Any, *, run_id: str, pip_requirements: list[str]) -> str:
-        """Log as an MLflow XGBoost model with explicit requirements (no inference)."""
-        import mlflow.xgboost
-        from mlflow.models import Model
-
-        info = Model.log(
-            artifact_path=None,
-            name="model",
-            flavor=mlflow.xgboost,
-            run_id=run_id,
-            xgb_model=model,
-            model_format="ubj",
-            pip_requirements=pip_requirements,
-        )
-        return str(info.model_uri)
-
 
 def _normalised(scores: dict[str, float]) -> dict[str, float]:
     total = sum(scores.values()) or 1.0

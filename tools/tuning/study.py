@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 
 from tools.errors import Cancelled, ConfigError
-from tools.jobs.reconcile import TRIAL_JOB_ATTR
+from tools.jobs.reconcile import RUN_JOB_TAG, TRIAL_JOB_ATTR
 from tools.tracking.runs import DeferredWrites
 from tools.training import get_trainer
 from tools.training.base import FitSpec
@@ -302,7 +302,11 @@ def _one_trial(
                 deferred=state.deferred,
             ),
             callbacks=[guard.callback],
-            tags={"optuna.study": settings.study_name, "optuna.trial": trial.number},
+            tags={
+                "optuna.study": settings.study_name,
+                "optuna.trial": trial.number,
+                **({RUN_JOB_TAG: settings.job_id} if settings.job_id else {}),
+            },
             outcome_tags=lambda fit: _trial_state_tags(guard.pruned, fit.stopped),
             failure_tags={"trialrun.trial_state": "FAIL"},
         )

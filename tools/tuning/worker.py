@@ -15,8 +15,13 @@ proposes which trial, and what it has seen of the others' results when it does, 
 timing. A trial is reproducible from its logged parameters and seed; the sequence of trials and
 the best configuration found are not.
 
+Data: the task carries the dataset's catalog entry (resolved location and sha256 digest), so a
+pod needs no catalog file of its own; the worker reads the file from that location (a path on a
+volume it mounts, or an ``s3://``, ``gs://`` or ``http(s)://`` URL through fsspec) and refuses it,
+before any trial, when its digest differs from the entry's.
+
 Secrets never travel in the task: a storage URL holding a password is left out, and the worker
-takes it from ``TRIALRUN_OPTUNA_STORAGE`` in its own environment.
+takes it from ``TRIALRUN_OPTUNA_STORAGE`` in its own environment (on Kubernetes, from a Secret).
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import optuna
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tools.data.catalog import Catalog, DatasetEntry
 from tools.errors import InputError
 from tools.tuning.experiment import TuneRequest, finals_reserve, load_context, study_settings
 from tools.tuning.shared import SharedStudy, claim_worker_index
@@ -63,31 +70,22 @@ def worker_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
-class WorkerTask(BaseModel):
-    """What every worker of one launch is told.
+class JobTask(BaseModel):
+    """What a job that ``trialrun run`` starts is told: the tuning request's fields, and more.
 
     Attributes:
-        request: The tuning request's fields (:class:`~tools.tuning.experiment.TuneRequest`).
-        study_name: The study the coordinator opened.
-        experiment_id: The MLflow experiment of the trial runs.
-        parent_run_id: The parent run every trial run is a child of.
-        group: Identifies this launch: workers claim indices within it.
-        workers: How many workers were launched.
-        deadline: Unix time by which tuning must have ended.
+        request: The tuning request's fields (:class:`~tools.tuning.experiment.TuneRequest`);
+            a storage URL holding a password is left out (the job has it from a Secret).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    what: ClassVar[str] = "worker task"
+    env: ClassVar[str] = TASK_ENV
 
     request: dict[str, Any]
-    study_name: str = Field(min_length=1)
-    experiment_id: str = Field(min_length=1)
-    parent_run_id: str = Field(min_length=1)
-    group: str = Field(min_length=1)
-    workers: int = Field(ge=1)
-    deadline: float
 
     @classmethod
-    def for_request(cls, request: TuneRequest, **fields: Any) -> WorkerTask:
+    def for_request(cls, request: TuneRequest, **fields: Any) -> Self:
         """Return the task for ``request``, leaving out a storage URL that holds a password."""
         values = json.loads(json.dumps(dataclasses.asdict(request)))  # tuples as JSON lists
         if values["storage"] and has_password(values["storage"]):
@@ -95,7 +93,7 @@ class WorkerTask(BaseModel):
         return cls(request=values, **fields)
 
     @classmethod
-    def parse(cls, text: str) -> WorkerTask:
+    def parse(cls, text: str) -> Self:
         """Read a task from its JSON form.
 
         Raises:
@@ -105,10 +103,10 @@ class WorkerTask(BaseModel):
             return cls.model_validate_json(text)
         except ValidationError as exc:
             raise InputError(
-                f"The worker task is not valid: {exc.errors()[0]['msg']} "
+                f"The {cls.what} is not valid: {exc.errors()[0]['msg']} "
                 f"at {'.'.join(map(str, exc.errors()[0]['loc']))!r}.",
-                field=TASK_ENV,
-                hint="Workers are started by `trialrun run`; do not edit their task.",
+                field=cls.env,
+                hint="Jobs are started by `trialrun run`; do not edit their task.",
             ) from None
 
     def tune_request(self) -> TuneRequest:
@@ -123,11 +121,35 @@ class WorkerTask(BaseModel):
         try:
             return TuneRequest(**values)
         except TypeError as exc:
-            raise InputError(f"The worker task's request is not valid: {exc}.") from None
+            raise InputError(f"The {self.what}'s request is not valid: {exc}.") from None
 
     def to_json(self) -> str:
         """Return the JSON form, as :meth:`parse` reads it."""
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+
+class WorkerTask(JobTask):
+    """What every worker of one launch is told.
+
+    Attributes:
+        request: The tuning request's fields (:class:`~tools.tuning.experiment.TuneRequest`).
+        study_name: The study the coordinator opened.
+        experiment_id: The MLflow experiment of the trial runs.
+        parent_run_id: The parent run every trial run is a child of.
+        group: Identifies this launch: workers claim indices within it.
+        workers: How many workers were launched.
+        deadline: Unix time by which tuning must have ended.
+        dataset: The dataset's catalog entry, its location resolved; None to read the entry from
+            the worker's own catalog (``TRIALRUN_CATALOG``).
+    """
+
+    study_name: str = Field(min_length=1)
+    experiment_id: str = Field(min_length=1)
+    parent_run_id: str = Field(min_length=1)
+    group: str = Field(min_length=1)
+    workers: int = Field(ge=1)
+    deadline: float
+    dataset: DatasetEntry | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +171,7 @@ def run_worker(
     task: WorkerTask,
     *,
     job_id: str | None = None,
+    index: int | None = None,
     holder: str = "",
     cancel: threading.Event | None = None,
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
@@ -158,6 +181,8 @@ def run_worker(
     Args:
         task: What the coordinator said.
         job_id: The job this worker runs in; each trial records it (``trialrun_job_id``).
+        index: The worker's index when its job numbers its workers (an Indexed Job's pods);
+            otherwise one is claimed from the study.
         holder: Who this worker is, recorded with its claimed index (a job id and host).
         cancel: Stops the running trial within one round and starts no more.
         on_trial: Called after each of this worker's trials.
@@ -167,7 +192,10 @@ def run_worker(
         ConfigError: The storage or the tracking server cannot be used.
     """
     request = task.tune_request()
-    ctx = load_context(request)
+    catalog = None
+    if task.dataset is not None:
+        catalog = Catalog(Path(f"the job's dataset entry {task.dataset.ref}"), [task.dataset])
+    ctx = load_context(request, catalog=catalog)
     settings = dataclasses.replace(
         study_settings(request, ctx, task.study_name),
         threads=max(1, request.cpus // task.workers),
@@ -177,7 +205,8 @@ def run_worker(
     )
     study = open_study(settings)
     assert isinstance(study, SharedStudy)
-    index = claim_worker_index(study, group=task.group, holder=holder or job_id or "worker")
+    if index is None:
+        index = claim_worker_index(study, group=task.group, holder=holder or job_id or "worker")
     seed = worker_seed(settings.seed, index)
     settings = dataclasses.replace(settings, sampler_seed=seed)
     # Wall-clock in the task (processes and pods share no monotonic clock), monotonic from here.

@@ -71,6 +71,6 @@ def test_a_prompt_file_becomes_a_tracked_experiment_and_a_verified_report(
     ]
     assert links and all(link.startswith(f"{mlflow_server}/#/experiments/") for link in links)
     assert report["changes"]["tracking_uri"] == mlflow_server
-    assert any("mlflow runs delete" in step for step in report["rollback"]["steps"])
+    assert any("trialrun rollback" in step for step in report["rollback"]["steps"])
     plan = {i["name"]: i for i in report["plan"]["inputs"]}
     assert plan["dataset"]["source"] == "front matter" and plan["runtime"]["source"] == "default"

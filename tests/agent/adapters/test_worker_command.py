@@ -29,6 +29,15 @@ def test_a_worker_without_a_valid_task_is_a_usage_error(capsys):
     assert "The worker task is not valid" in err
 
 
+def test_a_stage_job_without_a_valid_task_is_a_usage_error(capsys, monkeypatch):
+    assert main(["stage"]) == ExitCode.USAGE
+    monkeypatch.setenv("TRIALRUN_STAGE_TASK", '{"kind": "final"}')
+    assert main(["stage"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "no task: set TRIALRUN_STAGE_TASK" in err
+    assert "The stage task is not valid" in err
+
+
 def test_sigterm_stops_a_worker_mid_trial_its_trial_fail_and_its_run_killed(
     examples_catalog, tracking_store, wait_for: Any
 ):

@@ -86,3 +86,65 @@ def test_two_worker_processes_finish_the_budget_exactly_and_every_trial_is_track
     assert report.summary.stop_reason == "trial budget reached"
     assert "2 workers sharing one study" in report.summary.reproducibility
     assert any(f"trialrun jobs cancel {jobs[0]}" in step for step in report.rollback.steps)
+
+
+def test_cancelling_one_worker_job_stops_only_its_trials_and_the_experiment_goes_on(
+    shared_stores: str, examples_catalog, postgres_optuna: str, mlflow_server: str, wait_for
+):
+    import threading
+
+    from tools.jobs.cancel import cancel
+
+    request = ExperimentRequest.model_validate(
+        {
+            "dataset": "breast_cancer",
+            "version": "v1",
+            "metric": "roc_auc",
+            "model": "lightgbm",
+            "budget": {"trials": 12, "seconds": 180, "cpus": 2, "parallel": 2},
+            "seeds": [3],
+            "experiment": shared_stores,
+        }
+    )
+    context = PipelineContext()
+    reports = []
+    thread = threading.Thread(target=lambda: reports.append(run_pipeline(request, context)))
+    thread.start()
+    try:
+        wait_for(lambda: len(context.jobs) == 2, timeout=120)
+        study_name = wait_for(lambda: JobStore().get(context.jobs[0]).spec.labels.get("study"))
+        study = optuna.load_study(study_name=study_name, storage=postgres_optuna)
+
+        def both_working() -> bool:
+            owners = {t.user_attrs.get(TRIAL_JOB_ATTR) for t in study.get_trials()}
+            return set(context.jobs) <= owners
+
+        wait_for(both_working, timeout=120, interval=0.1)
+        mine, theirs = context.jobs
+        cancelled = cancel(mine, reason="one worker stopped by hand")
+    finally:
+        thread.join(timeout=300)
+
+    report = reports[0]
+    assert cancelled.job.state == JobState.CANCELLED
+    assert report.status == "succeeded", report.failure
+    other = JobStore().get(theirs)
+    assert other.state == JobState.SUCCEEDED, (other.reason, other.exit_code)
+    trials = study.get_trials()
+    owned = {
+        job: [t for t in trials if t.user_attrs.get(TRIAL_JOB_ATTR) == job]
+        for job in (mine, theirs)
+    }
+    assert all(t.state.name != "FAIL" for t in owned[theirs])  # the other worker's trials stand
+    assert (
+        sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials) == 12
+    )  # it finished the budget
+    client = mlflow.MlflowClient(mlflow_server)
+    parent = next(c.id for c in report.changes.items if c.kind == "parent_run")
+    assert client.get_run(parent).info.status == "FINISHED"
+    experiment_id = client.get_run(parent).info.experiment_id
+    runs = client.search_runs([experiment_id], "tags.`trialrun.role` = 'trial'", max_results=1000)
+    killed = {r.data.tags.get("trialrun.job_id") for r in runs if r.info.status == "KILLED"}
+    assert killed <= {mine}
+    failed = [t for t in owned[mine] if t.state.name == "FAIL"]
+    assert len([r for r in runs if r.info.status == "KILLED"]) == len(failed)

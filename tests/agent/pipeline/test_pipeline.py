@@ -58,10 +58,27 @@ def test_a_tuning_experiment_reports_read_back_numbers(examples_catalog, trackin
     assert summary.best_value == runs[summary.best_run_id].data.metrics["valid_roc_auc"]
     assert summary.delta == pytest.approx(summary.best_value - summary.baseline_value)
     assert [s.seed for s in summary.seeds] == [1, 2]
+    served = [
+        c for c in report.verification.checks if c.name == "final model serves through pyfunc"
+    ]
+    assert [c.run_id for c in served] == [s.run_id for s in summary.seeds]
+    assert all(c.passed and "= recorded" in c.detail for c in served)
     for seed in summary.seeds:
         assert runs[seed.run_id].data.metrics["valid_roc_auc"] == seed.value
+        assert runs[seed.run_id].data.metrics["test_roc_auc"] == seed.test_value
         assert runs[seed.run_id].data.tags["trialrun.seed"] == str(seed.seed)
+    # the default test share: the baseline and the finals are scored on it, best vs baseline too
+    assert summary.test_fraction == 0.15
+    assert summary.baseline_test_value == runs[summary.baseline_run_id].data.metrics["test_roc_auc"]
+    assert summary.best_test_value == runs[summary.best_run_id].data.metrics["test_roc_auc"]
+    assert summary.test_delta == pytest.approx(
+        summary.best_test_value - summary.baseline_test_value
+    )
+    parent_params = runs[report.changes.items[1].id].data.params
+    assert parent_params["test_fraction"] == "0.15"
+    assert any("15% of the rows as a test share" in step for step in report.plan.steps)
     assert summary.output is not None and summary.output.mlflow_run_id == summary.best_run_id
+    assert summary.output.test_metrics == {"test_roc_auc": summary.best_test_value}
     assert summary.output.model_artifact_path.startswith("models:/")
     assert sum(summary.trials.values()) >= 1 and summary.stop_reason
     # plan: sources and defaults
@@ -87,13 +104,16 @@ def test_a_tuning_experiment_reports_read_back_numbers(examples_catalog, trackin
     assert {r.data.tags["trialrun.role"] for r in children} == {"baseline", "trial", "final"}
     assert all(r.info.status != "RUNNING" for r in runs.values())
     # rollback says how to undo
-    assert any(f"mlflow runs delete --run-id {parent}" in step for step in report.rollback.steps)
+    assert any(step.endswith(f": trialrun rollback {parent}") for step in report.rollback.steps)
     assert any("model registry is untouched" in step for step in report.rollback.steps)
 
 
 def test_no_tuning_skips_the_tune_node(examples_catalog, tracking_store):
-    report = run_pipeline(request(optimize=False, seeds=[3]))
+    report = run_pipeline(request(optimize=False, seeds=[3], test_fraction=0))
     assert report.status == "succeeded"
+    # with the test share off, no run carries a test score and the summary says so
+    assert report.summary.test_fraction == 0
+    assert report.summary.best_test_value is None and report.summary.seeds[0].test_value is None
     assert report.summary.trials == {}
     assert "study" not in [c.kind for c in report.changes.items]
     roles = {
@@ -172,3 +192,19 @@ def test_cancel_during_tuning_kills_the_runs_and_says_so(examples_catalog, track
     runs = client().search_runs([e.experiment_id for e in client().search_experiments()])
     assert all(r.info.status != "RUNNING" for r in runs)
     assert report.summary.trials.get("COMPLETE", 0) + report.summary.trials.get("PRUNED", 0) < 50
+
+
+def test_verification_fails_a_final_model_whose_served_score_is_not_the_recorded_one(
+    examples_catalog, tracking_store
+):
+    from agent.pipeline.verify import check_model_serves
+    from tools.tuning.experiment import TuneRequest, load_context, open_parent, train_finals
+
+    treq = TuneRequest(dataset="breast_cancer", version="v1", metric="roc_auc", max_rounds=20)
+    ctx = load_context(treq)
+    (final,) = train_finals(treq, ctx, open_parent(treq, ctx), family="lightgbm", params={})
+
+    recorded = final.fit.valid_score
+    assert check_model_serves(final, ctx, metric="roc_auc", recorded=recorded).passed
+    off = check_model_serves(final, ctx, metric="roc_auc", recorded=recorded - 0.01)
+    assert not off.passed and f"{recorded - 0.01!r} recorded" in off.detail

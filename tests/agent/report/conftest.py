@@ -100,10 +100,12 @@ def _run_checks(label: str, run_id: str, value: float) -> list[Check]:
 def succeeded() -> Report:
     """A tuning experiment that finished: baseline, 50 trials, three final seeds, links."""
     values = (0.92871, 0.92734, 0.92805)
+    tests = (0.93012, 0.92950, 0.92991)
     output = ModelTrainerOutput(
         model_artifact_path="models:/m-5f6a7b8c9d0e",
         training_metrics={"train_roc_auc": 0.9512345},
         validation_metrics={"valid_roc_auc": values[0]},
+        test_metrics={"test_roc_auc": tests[0]},
         best_hyperparameters={
             "learning_rate": 0.0512,
             "num_leaves": 63,
@@ -132,7 +134,23 @@ def succeeded() -> Report:
     checks = _run_checks("baseline run lightgbm", BASELINE, 0.91234)
     for run_id, value in zip(FINALS, values, strict=True):
         checks += _run_checks("final run lightgbm", run_id, value)
-    checks.append(Check(name="final model loads", passed=True, run_id=FINALS[0], detail="ok"))
+    checks.append(
+        Check(
+            name="final model serves through pyfunc",
+            passed=True,
+            run_id=FINALS[0],
+            detail="valid_roc_auc 0.92871 = recorded",
+        )
+    )
+    checks.append(
+        Check(
+            name="final run lightgbm git SHA",
+            passed=True,
+            warning=True,
+            run_id=FINALS[0],
+            detail="not a git checkout: the code version is not recorded",
+        )
+    )
     return Report(
         title="adult-v1: roc_auc on adult@v1",
         status="succeeded",
@@ -141,9 +159,8 @@ def succeeded() -> Report:
         verification=Verification(checks=checks),
         rollback=Rollback(
             steps=[
-                f"delete the runs (trial runs are children of the parent): "
-                f"mlflow runs delete --run-id {PARENT}",
-                f"delete the study: optuna delete-study --study-name {STUDY}",
+                "undo it (the parent run, every baseline, trial and final run, their logged "
+                f"models and the Optuna study): trialrun rollback {PARENT}",
                 "nothing was registered, aliased, staged or deployed: the registry is untouched",
             ]
         ),
@@ -155,9 +172,13 @@ def succeeded() -> Report:
             best_run_id=FINALS[0],
             best_value=values[0],
             delta=values[0] - 0.91234,
+            test_fraction=0.15,
+            baseline_test_value=0.91507,
+            best_test_value=tests[0],
+            test_delta=tests[0] - 0.91507,
             seeds=[
-                SeedResult(seed=s, run_id=r, value=v)
-                for s, (r, v) in enumerate(zip(FINALS, values, strict=True))
+                SeedResult(seed=s, run_id=r, value=v, test_value=t)
+                for s, (r, v, t) in enumerate(zip(FINALS, values, tests, strict=True))
             ],
             mean=sum(values) / 3,
             std=0.000685,
@@ -185,12 +206,14 @@ def failed() -> Report:
             ],
         ),
         verification=Verification(checks=_run_checks("baseline run lightgbm", BASELINE, 0.91234)),
-        rollback=Rollback(steps=[f"delete the runs: mlflow runs delete --run-id {PARENT}"]),
+        rollback=Rollback(steps=[f"undo it: trialrun rollback {PARENT}"]),
         summary=Summary(
             metric="roc_auc",
             direction="maximize",
             baseline_run_id=BASELINE,
             baseline_value=0.91234,
+            test_fraction=0.15,
+            baseline_test_value=0.91507,
         ),
         failure=Failure(
             node="tune",
@@ -238,7 +261,7 @@ def cancelled() -> Report:
             "rollback": Rollback(
                 steps=[
                     "stop it: trialrun jobs cancel job-20240501-0001",
-                    f"delete the runs: mlflow runs delete --run-id {PARENT}",
+                    f"undo it: trialrun rollback {PARENT}",
                 ],
                 cancelled=["cancelled during tune"],
                 cancelled_at=datetime(2024, 5, 1, 12, 3, 4, tzinfo=UTC),
@@ -259,8 +282,19 @@ SAMPLES = {
 }
 
 
-def with_delta(metric: str, direction: str, baseline: float, best: float) -> Report:
-    """The succeeded report with another metric and best/baseline values."""
+def with_delta(
+    metric: str,
+    direction: str,
+    baseline: float,
+    best: float,
+    *,
+    tests: tuple[float, float] | None = None,
+) -> Report:
+    """The succeeded report with another metric and best/baseline values.
+
+    ``tests`` are the baseline's and the best run's test scores; without them the experiment
+    held out no test share.
+    """
     report = succeeded()
     summary = report.summary.model_copy(
         update={
@@ -269,6 +303,10 @@ def with_delta(metric: str, direction: str, baseline: float, best: float) -> Rep
             "baseline_value": baseline,
             "best_value": best,
             "delta": best - baseline,
+            "test_fraction": 0.15 if tests else 0.0,
+            "baseline_test_value": tests[0] if tests else None,
+            "best_test_value": tests[1] if tests else None,
+            "test_delta": tests[1] - tests[0] if tests else None,
         }
     )
     return report.model_copy(update={"summary": summary})

@@ -109,14 +109,36 @@ def test_the_delta_is_signed_and_judged_by_the_metric_direction(
 
 def test_the_summary_shows_best_against_baseline_with_both_run_ids(samples) -> None:
     markdown = render_markdown(samples.succeeded())
-    best = "0.92871 in `2c3d4e5f607182930a4b5c6d7e8f90a1` (final-lightgbm-seed0)"
-    assert f"- **Best:** {best}\n" in markdown
-    baseline = "0.91234 in `1b2c3d4e5f60718293a4b5c6d7e8f90a` (baseline-lightgbm)"
-    assert f"- **Baseline:** {baseline}\n" in markdown
+    best = "0.92871 validation, 0.93012 test in `2c3d4e5f607182930a4b5c6d7e8f90a1`"
+    assert f"- **Best:** {best} (final-lightgbm-seed0)\n" in markdown
+    baseline = "0.91234 validation, 0.91507 test in `1b2c3d4e5f60718293a4b5c6d7e8f90a`"
+    assert f"- **Baseline:** {baseline} (baseline-lightgbm)\n" in markdown
     assert "- **Over seeds:** 0.92803 ± 0.00068500 (3 seeds)\n" in markdown
     assert "- **Trials:** 50 of 50 planned (47 complete, 3 pruned)\n" in markdown
     assert "- **Stopped:** trial budget reached\n" in markdown
-    assert "| 1 | `3d4e5f6071829304a5b6c7d8e9f0a1b2` | 0.92734 |" in markdown
+    assert "| 1 | `3d4e5f6071829304a5b6c7d8e9f0a1b2` | 0.92734 · test 0.92950 |" in markdown
+
+
+@pytest.mark.parametrize("medium", ["markdown", "rich", "slack"])
+def test_with_a_test_share_best_against_baseline_is_judged_on_it(
+    samples, every_rendering, medium
+) -> None:
+    # Validation says the best run is better; the rows no search saw say it is worse.
+    report = samples.with_delta("roc_auc", "maximize", 0.90, 0.92, tests=(0.91, 0.905))
+    text = every_rendering(report)[medium]
+    expected = "-0.0050000 on the test share (+0.020000 on validation), worse"
+    assert expected in " ".join(text.split()), text
+    assert "15% of the rows, held out before training" in " ".join(text.split())
+
+
+def test_without_a_test_share_the_summary_says_the_scores_are_validation_scores(
+    samples, plain
+) -> None:
+    report = samples.with_delta("rmse", "minimize", 3.5, 3.2)
+    expected = "none (test_fraction 0): every score above is on the validation split, which chose"
+    assert f"- **Test share:** {expected} the best run\n" in render_markdown(report)
+    assert "Test share:      none (test_fraction 0)" in plain(render_rich(report))
+    assert "- **Delta:** -0.30000, better (rmse is minimized)\n" in render_markdown(report)
 
 
 @pytest.mark.parametrize("medium", ["markdown", "rich"])
@@ -128,6 +150,7 @@ def test_every_model_trainer_output_field_is_shown(samples, every_rendering, med
         ("training_time_seconds", "14.2"),
         ("training_metrics", "train_roc_auc=0.95123"),
         ("validation_metrics", "valid_roc_auc=0.92871"),
+        ("test_metrics", "test_roc_auc=0.93012"),
         ("best_hyperparameters", "learning_rate=0.0512, num_leaves=63"),
     ]:
         assert re.search(rf"{field}\W+{re.escape(value)}", text), field

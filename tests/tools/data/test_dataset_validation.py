@@ -65,6 +65,19 @@ CASES: dict[str, Case] = {
         lambda df: pd.concat([df[df.cultivar < 2], df[df.cultivar == 2].head(1)]),
         ("'cultivar'", "2 (1 row)", "at least 2 rows"),
     ),
+    "class too small for a test share": Case(
+        lambda df: pd.concat([df[df.cultivar < 2], df[df.cultivar == 2].head(2)]),
+        ("'cultivar'", "2 (2 rows)", "at least 3 rows", "test_fraction to 0"),
+        kwargs={"test_fraction": 0.15},
+    ),
+    "test share misses a class": Case(
+        _per_class(10),
+        ("2 test rows", "3 classes", "'cultivar'"),
+        kwargs={"test_fraction": 0.05},
+    ),
+    "test fraction of one": Case(
+        lambda df: df, ("test_fraction 1.0", "between 0"), InputError, kwargs={"test_fraction": 1.0}
+    ),
     "validation share misses a class": Case(
         _per_class(10),
         ("2 validation", "3 classes", "'cultivar'"),
@@ -225,13 +238,29 @@ def test_task_argument_overrides_the_catalogued_task(wine, make_entry) -> None:
 def test_split_is_stratified_and_sized_by_the_fraction(wine, make_entry) -> None:
     data = prepare(wine, make_entry())
 
-    parts = split(data, seed=0, valid_fraction=0.25)
+    parts = split(data, seed=0, valid_fraction=0.25, test_fraction=0)
 
     assert len(parts.X_valid) == 45 and len(parts.X_train) == 133
+    assert len(parts.X_test) == 0 and len(parts.y_test) == 0
+    assert list(parts.X_test.columns) == data.feature_names
     expected = np.bincount(data.y) / len(data.y)
     assert np.allclose(np.bincount(parts.y_valid) / len(parts.y_valid), expected, atol=0.03)
-    again = split(data, seed=0, valid_fraction=0.25)
+    again = split(data, seed=0, valid_fraction=0.25, test_fraction=0)
     assert parts.X_valid.index.equals(again.X_valid.index)
+
+
+def test_the_test_share_is_held_out_first_stratified_and_disjoint(wine, make_entry) -> None:
+    data = prepare(wine, make_entry())
+
+    parts = split(data, seed=0)
+
+    assert len(parts.X_test) == 27  # 15 % of 178, rounded up
+    assert len(parts.X_valid) == 31 and len(parts.X_train) == 120  # 20 % of the other 151
+    indices = [set(parts.X_train.index), set(parts.X_valid.index), set(parts.X_test.index)]
+    assert sum(map(len, indices)) == len(set().union(*indices)) == len(data.X)
+    expected = np.bincount(data.y) / len(data.y)
+    assert np.allclose(np.bincount(parts.y_test) / len(parts.y_test), expected, atol=0.05)
+    assert np.array_equal(parts.y_test, data.y[data.X.index.get_indexer(parts.X_test.index)])
 
 
 def test_split_refuses_a_fraction_that_leaves_a_class_out(wine, make_entry) -> None:

@@ -17,7 +17,7 @@ from tools.jobs.cancel import cancel
 from tools.jobs.finalize import finalize
 from tools.jobs.local import LocalBackend
 from tools.jobs.model import JobSpec, JobState
-from tools.jobs.reconcile import TRIAL_JOB_ATTR
+from tools.jobs.reconcile import RUN_JOB_TAG, TRIAL_JOB_ATTR, WORKER_GROUP_LABEL
 from tools.jobs.store import JobStore
 
 
@@ -150,6 +150,55 @@ def test_trials_another_job_claimed_are_spared(
     cancel(job.id, store=store, backends=backends)
 
     assert _trial_states(exp) == ["COMPLETE", "FAIL", "RUNNING"]
+
+
+def test_cancelling_one_worker_of_several_settles_only_its_own_trials_and_runs(
+    mlflow_uri: str,
+    experiment: str,
+    sqlite_optuna: str,
+    store: JobStore,
+    local_backend: LocalBackend,
+) -> None:
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    parent = client.create_run(experiment).info.run_id
+    study = optuna.create_study(storage=sqlite_optuna, study_name=f"s-{uuid.uuid4().hex[:6]}")
+    labels = {
+        "mlflow_run_id": parent,
+        "mlflow_tracking_uri": mlflow_uri,
+        "study": study.study_name,
+        "optuna_storage": sqlite_optuna,
+        WORKER_GROUP_LABEL: "g1",
+    }
+    backends = {"local": local_backend}
+    workers = [
+        lifecycle.submit(
+            JobSpec(name="tune", command=["sleep", "60"], labels=labels),
+            store=store,
+            backends=backends,
+        )
+        for _ in range(2)
+    ]
+    trials, runs = {}, {}
+    for worker in workers:  # each in the middle of a trial, as a worker leaves them
+        trials[worker.id] = study.ask()
+        trials[worker.id].set_user_attr(TRIAL_JOB_ATTR, worker.id)
+        tags = {"mlflow.parentRunId": parent, RUN_JOB_TAG: worker.id}
+        runs[worker.id] = client.create_run(experiment, tags=tags).info.run_id
+    mine, theirs = (w.id for w in workers)
+
+    result = cancel(mine, store=store, backends=backends)
+
+    states = {t.number: t.state.name for t in study.get_trials()}
+    assert states == {trials[mine].number: "FAIL", trials[theirs].number: "RUNNING"}
+    status = {job: client.get_run(run).info.status for job, run in runs.items()}
+    assert status == {mine: "KILLED", theirs: "RUNNING"}
+    assert client.get_run(parent).info.status == "RUNNING"  # the experiment goes on
+    assert result.job.cancelled_what[1:] == [
+        f"optuna trial {trials[mine].number} of study {study.study_name!r} → FAIL",
+        f"mlflow run {runs[mine]} → KILLED",
+    ]
+    assert lifecycle.refresh(theirs, store=store, backends=backends).state == JobState.RUNNING
+    cancel(theirs, store=store, backends=backends)
 
 
 def test_finalize_attaches_the_log_to_the_run_whatever_the_outcome(

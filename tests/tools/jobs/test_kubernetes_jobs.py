@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,10 @@ from typing import Any
 import pytest
 
 from tools.errors import ConfigError, InputError
+from tools.jobs import kubernetes_manifest as km
 from tools.jobs import lifecycle
 from tools.jobs.kubernetes import KubernetesBackend
-from tools.jobs.model import JobSpec, JobState, Resources
+from tools.jobs.model import ClaimMount, JobSpec, JobState, Resources, SecretKey
 from tools.jobs.recovery import recover
 from tools.jobs.store import JobStore
 
@@ -80,6 +82,124 @@ def test_the_created_job_carries_resources_deadline_labels_and_retry_policy(
     assert env["SEED"] == "7" and env["TRIALRUN_JOB_ID"] == "j-c0ffee"
     assert len(kubelet.pods(job, 3)) == 3  # parallelism reached the controller
     kube_backend.cancel(job)
+
+
+def _secret(kubelet: Any, namespace: str, name: str, **data: str) -> None:
+    import base64
+
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+    kubelet.core.create_namespaced_secret(namespace, {"metadata": {"name": name}, "data": encoded})
+
+
+@k8s
+def test_credentials_data_index_and_cleanup_reach_the_job_as_references(
+    kube_backend: KubernetesBackend, kube_namespace: str, kubelet: Any
+) -> None:
+    _secret(kubelet, kube_namespace, "stores", TRIALRUN_OPTUNA_STORAGE="postgresql://u:pw@db/o")
+    _secret(kubelet, kube_namespace, "mlflow", password="pw2")
+    spec = _spec(
+        kube_namespace,
+        parallelism=2,
+        secret_env_from=["stores"],
+        secret_env={"MLFLOW_TRACKING_PASSWORD": SecretKey(secret="mlflow", key="password")},
+        claims=[ClaimMount(claim="team-datasets", mount="/datasets")],
+        service_account="trialrun-worker",
+        ttl_seconds=3600,
+    )
+    job = kube_backend.submit(spec, job_id="j-5ec2e7")
+
+    created = kubelet.batch.read_namespaced_job(job.handle["job_name"], kube_namespace)
+    pod = created.spec.template.spec
+    container = pod.containers[0]
+    by_name = {e.name: e for e in container.env}
+
+    assert [s.secret_ref.name for s in container.env_from] == ["stores"]
+    ref = by_name["MLFLOW_TRACKING_PASSWORD"].value_from.secret_key_ref
+    assert (ref.name, ref.key, by_name["MLFLOW_TRACKING_PASSWORD"].value) == (
+        "mlflow",
+        "password",
+        None,
+    )
+    assert by_name["TRIALRUN_WORKER_INDEX"].value_from.field_ref.field_path == (
+        "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    )
+    assert pod.volumes[0].persistent_volume_claim.claim_name == "team-datasets"
+    assert (container.volume_mounts[0].mount_path, container.volume_mounts[0].read_only) == (
+        "/datasets",
+        True,
+    )
+    assert pod.service_account_name == "trialrun-worker"
+    assert pod.security_context.run_as_non_root
+    assert not container.security_context.allow_privilege_escalation
+    assert container.termination_message_policy == "FallbackToLogsOnError"
+    assert created.spec.ttl_seconds_after_finished == 3600
+    # The manifest asks for an Indexed Job; a v1.20 server does not know the field and drops it,
+    # so its pods get no index annotation (workers then claim indices from the study).
+    assert km.manifest(spec, "j-5ec2e7", kube_namespace)["spec"]["completionMode"] == "Indexed"
+    assert created.spec.completion_mode is None
+    kube_backend.cancel(job)
+
+
+@k8s
+@pytest.mark.parametrize(
+    ("env_from", "env", "message"),
+    [
+        (["absent"], {}, "Secret 'absent', which does not exist in namespace"),
+        (
+            [],
+            {"MLFLOW_TRACKING_TOKEN": SecretKey(secret="present", key="token")},
+            "has no key token (for MLFLOW_TRACKING_TOKEN); it holds: password",
+        ),
+    ],
+    ids=["missing-secret", "missing-key"],
+)
+def test_a_job_whose_secrets_its_pods_could_not_read_is_never_created(
+    kube_backend: KubernetesBackend,
+    kube_namespace: str,
+    kubelet: Any,
+    env_from: list[str],
+    env: dict[str, SecretKey],
+    message: str,
+) -> None:
+    if not any(
+        s.metadata.name == "present"
+        for s in kubelet.core.list_namespaced_secret(kube_namespace).items
+    ):
+        _secret(kubelet, kube_namespace, "present", password="pw")
+    spec = _spec(kube_namespace, secret_env_from=env_from, secret_env=env)
+
+    with pytest.raises(InputError, match=re.escape(message)):
+        kube_backend.submit(spec, job_id="j-5ec2e8")
+
+    assert (
+        kubelet.batch.list_namespaced_job(
+            kube_namespace, label_selector="trialrun.dev/job-id=j-5ec2e8"
+        ).items
+        == []
+    )
+
+
+@k8s
+def test_a_failed_pods_last_words_are_in_the_jobs_reason_and_its_logs(
+    kube_backend: KubernetesBackend, kube_namespace: str, kubelet: Any, store: JobStore
+) -> None:
+    backends = {"kubernetes": kube_backend}
+    job = lifecycle.submit(
+        _spec(kube_namespace), backend="kubernetes", store=store, backends=backends
+    )
+    kubelet.finish(job, exit_code=5, message="error: refused: the file changed")
+
+    final = lifecycle.wait(job.id, timeout=15, interval=0.05, store=store, backends=backends)
+
+    assert final.state == JobState.FAILED and final.exit_code == 5
+    (pod,) = kubelet.pods(job)
+    assert final.reason is not None
+    assert final.reason.endswith(
+        f"; pod {pod.metadata.name} exited 5: error: refused: the file changed"
+    )
+    assert "last lines (termination message):\nerror: refused: the file changed" in (
+        kube_backend.logs(final)
+    )
 
 
 def test_a_kubernetes_spec_without_an_image_is_refused(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import mlflow
 import numpy as np
 import pytest
 from mlflow import MlflowClient
+from sklearn.metrics import roc_auc_score
 
 from tools.errors import Cancelled
 from tools.tracking.runs import ensure_experiment
@@ -136,7 +137,7 @@ def _git(*args: str) -> str:
 def test_a_tracked_run_records_the_git_commit_and_whether_the_tree_was_dirty(
     cancer: DataContext, tracking_store: str, tmp_path: Path
 ) -> None:
-    from tools.tracking.context import git_state
+    from tools.tracking.context import forget_git_state
 
     _git("init", "-q")
     Path("train.cfg").write_text("rounds = 40\n")
@@ -146,7 +147,7 @@ def test_a_tracked_run_records_the_git_commit_and_whether_the_tree_was_dirty(
 
     clean = client.get_run(train(cancer, "lightgbm").output.mlflow_run_id)
     Path("train.cfg").write_text("rounds = 41\n")
-    git_state.cache_clear()
+    forget_git_state()
     dirty = client.get_run(train(cancer, "lightgbm").output.mlflow_run_id)
 
     sha = _git("rev-parse", "HEAD")
@@ -167,9 +168,40 @@ def test_the_logged_model_loads_with_pyfunc_and_predicts_like_the_trained_one(
     output = outcome.output
     assert output.model_artifact_path is not None
     model = mlflow.pyfunc.load_model(output.model_artifact_path)
-    X = cancer.split.X_valid
-    expected = get_trainer(family).predict(outcome.fit.model, X)
-    np.testing.assert_allclose(np.asarray(model.predict(X)).reshape(expected.shape), expected)
+    rows = cancer.data.raw.loc[cancer.split.X_valid.index]
+    expected = get_trainer(family).predict(outcome.fit.model, cancer.split.X_valid)
+    proba = model.predict(rows, params={"predict_method": "predict_proba"})
+    np.testing.assert_allclose(proba[1].to_numpy(), expected)
+    assert model.predict(rows).tolist() == (expected > 0.5).astype(int).tolist()
+
+
+@pytest.mark.parametrize("role", ["baseline", "final", "trial"])
+def test_only_the_models_handed_over_are_scored_on_the_test_share(
+    cancer: DataContext, tracking_store: str, role: str
+) -> None:
+    outcome = train_tracked(
+        cancer,
+        family="lightgbm",
+        params={"learning_rate": 0.2},
+        metric=get_metric("roc_auc", "binary"),
+        seed=7,
+        experiment_id=ensure_experiment("tracked"),
+        run_name=f"{role}-run",
+        role=role,
+        options=TrainOptions(max_rounds=20, log_model=False),
+    )
+
+    run = MlflowClient(tracking_store).get_run(outcome.output.mlflow_run_id)
+    assert {k: run.data.params[k] for k in ("split_seed", "valid_fraction", "test_fraction")} == {
+        "split_seed": "0",
+        "valid_fraction": "0.2",
+        "test_fraction": "0.15",
+    }
+    if role == "trial":
+        assert outcome.output.test_metrics == {}
+        assert "test_roc_auc" not in run.data.metrics
+    else:
+        assert run.data.metrics["test_roc_auc"] == outcome.output.test_metrics["test_roc_auc"]
 
 
 def test_the_trainer_output_contract_has_every_field(
@@ -182,6 +214,7 @@ def test_the_trainer_output_contract_has_every_field(
         "model_artifact_path",
         "training_metrics",
         "validation_metrics",
+        "test_metrics",
         "best_hyperparameters",
         "mlflow_run_id",
         "training_time_seconds",
@@ -189,6 +222,10 @@ def test_the_trainer_output_contract_has_every_field(
     assert output["model_artifact_path"].startswith("models:/")
     assert output["training_metrics"] == {"train_roc_auc": outcome.fit.train_score}
     assert output["validation_metrics"] == {"valid_roc_auc": outcome.fit.valid_score}
+    held_out = get_trainer("xgboost").predict(outcome.fit.model, cancer.split.X_test)
+    assert output["test_metrics"] == {
+        "test_roc_auc": pytest.approx(roc_auc_score(cancer.split.y_test, held_out), abs=1e-12)
+    }
     assert output["best_hyperparameters"] == {
         "learning_rate": 0.2,
         "max_depth": 3,

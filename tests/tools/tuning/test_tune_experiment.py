@@ -245,3 +245,83 @@ def test_when_no_trial_beats_the_baseline_the_finals_keep_the_baseline_configura
     assert final.output.best_hyperparameters["learning_rate"] == 0.1
     assert final.fit.valid_score == result.baseline.fit.valid_score
     assert any("no trial beat the lightgbm baseline" in note for note in result.notes)
+
+
+def test_no_step_of_the_search_reads_the_test_share(
+    examples_catalog: Catalog, tracking_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    import numpy as np
+
+    from tools.tuning import experiment
+
+    request = cancer_request(trials=8, seconds=600, seeds=(0, 1))
+    honest = experiment.load_context(request)
+    # The same split, but test rows that are noise with shuffled labels: if any trial, early
+    # stopping, pruning or the choice of the final read them, some validation number would move.
+    rng = np.random.default_rng(5)
+    X_test = honest.split.X_test.copy()
+    X_test[:] = rng.permutation(X_test.to_numpy())
+    scrambled = dataclasses.replace(
+        honest,
+        split=dataclasses.replace(
+            honest.split, X_test=X_test, y_test=rng.permutation(honest.split.y_test)
+        ),
+    )
+    assert len(honest.split.y_test) == 86  # 15 % of 569 rows
+
+    def validation_numbers(result: experiment.TuneResult) -> dict[str, Any]:
+        assert result.study is not None
+        trials = study_trials(result.study.study_name)
+        return {
+            "baseline": result.baseline.fit.valid_score,
+            "trials": [(t.state.name, t.value, t.params) for t in trials],
+            "finals": [(f.family, f.fit.valid_score, f.fit.best_iteration) for f in result.finals],
+        }
+
+    first = tune(request)
+    monkeypatch.setattr(experiment, "load_context", lambda _: scrambled)
+    second = tune(dataclasses.replace(request, experiment="scrambled-test-share"))
+
+    assert validation_numbers(second) == validation_numbers(first)
+    assert len(validation_numbers(first)["trials"]) == 8
+    tested = [(first.baseline, second.baseline), *zip(first.finals, second.finals, strict=True)]
+    for honest_run, scrambled_run in tested:
+        assert set(honest_run.output.test_metrics) == {"test_roc_auc"}
+        assert honest_run.output.test_metrics["test_roc_auc"] > 0.9
+        assert abs(scrambled_run.output.test_metrics["test_roc_auc"] - 0.5) < 0.2
+
+
+@pytest.mark.parametrize(
+    ("classes", "metric", "catalogued", "trained"),
+    [
+        # 26 whole-number classes are inferred as a regression target: log_loss says otherwise.
+        (26, "log_loss", "regression", "multiclass"),
+        # 7 whole-number values are inferred as classes: rmse says they are values.
+        (7, "rmse", "multiclass", "regression"),
+    ],
+)
+def test_the_metric_decides_what_a_whole_number_target_is(
+    tracking_store: str, tmp_path: Path, classes: int, metric: str, catalogued: str, trained: str
+) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from tools.data.catalog import add_dataset
+    from tools.tuning.experiment import load_context
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=40 * classes), "z": rng.normal(size=40 * classes)})
+    frame["label"] = np.repeat(np.arange(classes), 40).astype(np.int8)
+    frame.to_parquet(tmp_path / "letters.parquet")
+    catalog = Catalog.load("datasets.yaml")
+    entry = add_dataset(
+        tmp_path / "letters.parquet", name="letters", version="v1", target="label", catalog=catalog
+    )
+    assert entry.task == catalogued
+
+    ctx = load_context(TuneRequest(dataset="letters", version="v1", metric=metric))
+
+    assert ctx.data.task == trained
+    assert ctx.data.n_classes == (classes if trained == "multiclass" else None)
