@@ -8,6 +8,8 @@ and configured the way those packages document (credentials from the environment
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Literal
 from urllib.parse import urlparse
@@ -112,22 +114,8 @@ def read_table(location: str) -> pd.DataFrame:
     kind = _format(location)
     if not is_url(location):
         _check_local(location)
-    try:
+    with _read_errors(location, f"{location!r} as {kind.upper()}"):
         frame = pd.read_parquet(location) if kind == "parquet" else pd.read_csv(location)
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(
-            f"{location!r} is empty.", field="path", hint="Give a file with a header and rows."
-        ) from exc
-    except FileNotFoundError as exc:
-        raise DataError(f"No file at {location!r}.", field="path") from exc
-    except ImportError as exc:
-        raise _missing_fsspec(location, exc) from exc
-    except (OSError, ValueError) as exc:
-        raise DataError(
-            f"Cannot read {location!r} as {kind.upper()}: {exc}",
-            field="path",
-            hint="Check that the file is a valid, uncorrupted CSV or Parquet file.",
-        ) from exc
     if kind == "csv":
         _check_header(location, read_header(location))
     if frame.shape[1] == 0:
@@ -141,6 +129,29 @@ def read_table(location: str) -> pd.DataFrame:
     return frame
 
 
+@contextmanager
+def _read_errors(location: str, what: str) -> Iterator[None]:
+    """Turn what pandas and pyarrow raise while reading ``location`` into one DataError."""
+    import pandas as pd
+
+    try:
+        yield
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(
+            f"{location!r} is empty.", field="path", hint="Give a file with a header and rows."
+        ) from exc
+    except FileNotFoundError as exc:
+        raise DataError(f"No file at {location!r}.", field="path") from exc
+    except ImportError as exc:
+        raise _missing_fsspec(location, exc) from exc
+    except (OSError, ValueError) as exc:
+        raise DataError(
+            f"Cannot read {what}: {exc}",
+            field="path",
+            hint="Check that the file is a valid, uncorrupted CSV or Parquet file.",
+        ) from exc
+
+
 def read_header(location: str) -> list[str]:
     """Return the file's column names as written (pandas renames repeated CSV names ``a.1``).
 
@@ -152,24 +163,12 @@ def read_header(location: str) -> list[str]:
     kind = _format(location)
     if not is_url(location):
         _check_local(location)
-    try:
+    with _read_errors(location, f"the header of {location!r}"):
         if kind == "parquet":
             import pyarrow.parquet as pq
 
             return [str(name) for name in pq.read_schema(location).names]
         first = pd.read_csv(location, header=None, nrows=1, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(
-            f"{location!r} is empty.", field="path", hint="Give a file with a header and rows."
-        ) from exc
-    except ImportError as exc:
-        raise _missing_fsspec(location, exc) from exc
-    except (OSError, ValueError) as exc:
-        raise DataError(
-            f"Cannot read the header of {location!r}: {exc}",
-            field="path",
-            hint="Check that the file is a valid, uncorrupted CSV or Parquet file.",
-        ) from exc
     return [str(name) for name in first.iloc[0].tolist()] if len(first) else []
 
 
