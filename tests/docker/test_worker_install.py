@@ -15,11 +15,14 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import optuna
 import pytest
 from mlflow import MlflowClient
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tools import settings
 from tools.data.catalog import Catalog
@@ -93,6 +96,22 @@ def test_the_dockerfile_installs_with_the_same_script_and_runs_the_worker_unpriv
     ]
     assert pinned and all("==" in line for line in pinned)  # every dependency pinned
     assert not any(line.startswith("trialrun") for line in pinned)
+
+
+def test_every_dependency_of_the_project_is_pinned_for_the_image():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pinned = {
+        canonicalize_name(Requirement(line).name)
+        for line in (DOCKER / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    wanted = project["dependencies"] + project["optional-dependencies"]["remote"]
+    missing = sorted(
+        name
+        for name in (canonicalize_name(Requirement(r).name) for r in wanted)
+        if name not in pinned
+    )
+    assert not missing, f"run docker/lock.sh: {missing} missing from docker/requirements.txt"
 
 
 def test_the_installed_worker_joins_a_real_study_with_only_its_task_and_environment(
