@@ -140,7 +140,7 @@ def test_the_installed_worker_joins_a_real_study_with_only_its_task_and_environm
         "PYTHONUNBUFFERED": "1",
         "MLFLOW_TRACKING_URI": tracking_store,
         "TRIALRUN_OPTUNA_STORAGE": storage,
-        "TRIALRUN_JOB_ID": "j-1ma9e0",
+        "TRIALRUN_JOB_ID": "j-1a9e0f",
         TASK_ENV: task.to_json(),
     }
 
@@ -165,7 +165,7 @@ def test_the_installed_worker_joins_a_real_study_with_only_its_task_and_environm
         [experiment_id], "tags.`trialrun.role` = 'trial'"
     )
     assert len(runs) == 2
-    assert {r.data.tags["trialrun.job_id"] for r in runs} == {"j-1ma9e0"}
+    assert {r.data.tags["trialrun.job_id"] for r in runs} == {"j-1a9e0f"}
     installed = json.loads(
         subprocess.run(
             ["python", "-m", "pip", "list", "--format", "json"],
