@@ -376,6 +376,11 @@ def main() -> None:
         for r in read_rows(args.results)
         if r["dataset"] in datasets and r["method"] in methods and r["budget"] in budgets
     ]
+    # A dataset not yet measured for every method (an interrupted run) stays out of the tables.
+    count: dict[tuple[str, float], int] = {}
+    for r in rows:
+        count[(r["dataset"], r["budget"])] = count.get((r["dataset"], r["budget"]), 0) + 1
+    rows = [r for r in rows if count[(r["dataset"], r["budget"])] == len(methods)]
     print(table(rank(rows), methods, budgets))
 
 
@@ -432,7 +437,7 @@ def table(rows: list[dict[str, Any]], methods: list[str], budgets: list[float]) 
             )
         lines += [
             "",
-            f"{len(datasets)} datasets; ranks among the methods measured on each (1 = best).",
+            f"{len(datasets)} datasets; every method measured on each; rank 1 = best test score.",
             "",
             "| dataset | metric | method | test | validation | trials | first trial s "
             "| wall s | wall/budget | rank |",
