@@ -18,6 +18,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from agent.planner.parse import Intent, parse
+from agent.proposal import args_from_fields
 
 HELP = (
     "I run tracked ML experiments on catalogued data. Try: 'tune lightgbm on churn v3 for AUC, "
@@ -62,7 +63,7 @@ class OfflinePlanner(BaseChatModel):
         action = intent.action
         refusal = _refusal(intent)
         if action in ("run_experiment", "answer"):
-            return _call("run_experiment", tool_args(intent.fields), messages)
+            return _call("run_experiment", args_from_fields(intent.fields), messages)
         if refusal:
             return AIMessage(refusal)
         calls: dict[str, tuple[str, dict[str, Any]]] = {
@@ -104,7 +105,7 @@ class OfflinePlanner(BaseChatModel):
             intent = parse(str(message.content), known=self.known(), now=self.now())
             if intent.action == "decline":
                 return AIMessage("OK, nothing will run.")
-            return _call("run_experiment", tool_args(intent.fields), messages)
+            return _call("run_experiment", args_from_fields(intent.fields), messages)
         try:
             result = json.loads(str(message.content))
         except json.JSONDecodeError:
@@ -122,31 +123,6 @@ class OfflinePlanner(BaseChatModel):
         if status == "planned":
             return AIMessage("Here is the plan; nothing was run.")
         return AIMessage(_outcome_text(result))
-
-
-def tool_args(fields: dict[str, Any]) -> dict[str, Any]:
-    """Map parsed request fields to the run-experiment tool's arguments."""
-    budget = fields.get("budget") or {}
-    runtime = fields.get("runtime")
-    namespace = (
-        runtime.get("kubernetes", {}).get("namespace") if isinstance(runtime, dict) else None
-    )
-    args = {
-        "dataset": fields.get("dataset"),
-        "version": fields.get("version"),
-        "metric": fields.get("metric"),
-        "trials": budget.get("trials"),
-        "seconds": budget.get("seconds"),
-        "seeds": fields.get("seeds"),
-        "target": fields.get("target"),
-        "model": fields.get("model"),
-        "optimize": fields.get("optimize"),
-        "experiment": fields.get("experiment"),
-        "namespace": namespace,
-        "parallel": budget.get("parallel"),
-        "gpus": budget.get("gpus"),
-    }
-    return {k: v for k, v in args.items() if v is not None}
 
 
 def _call(name: str, args: dict[str, Any], messages: Sequence[BaseMessage]) -> AIMessage:

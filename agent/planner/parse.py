@@ -31,6 +31,7 @@ from agent.planner.parse_fields import (
     take_runtime,
 )
 from agent.planner.parse_metric import take_direction, take_metric
+from agent.planner.parse_rejected import take_rejected
 from agent.planner.parse_runs import (
     find_order,
     take_job_id,
@@ -85,6 +86,9 @@ class Intent(BaseModel):
         order: How ``query_runs`` ranks: the best or the latest runs.
         deploy_requested: The phrases that ask to deploy, register, promote, stage or serve a
             model; trialrun does none of these, so a non-empty list must be refused out loud.
+        rejected: For each field the message asks for what trialrun cannot do as asked (an
+            unsupported metric, model family or task, a count that is no count), why, with the
+            supported choices; such a value is never mapped to a neighbour.
         spans: For each value returned, the exact text it came from (budget parts as
             ``budget.trials`` and so on).
 
@@ -105,6 +109,7 @@ class Intent(BaseModel):
     since: datetime | None = None
     order: Literal["best", "latest"] | None = None
     deploy_requested: list[str] = Field(default_factory=list)
+    rejected: dict[str, str] = Field(default_factory=dict)
     spans: dict[str, str] = Field(default_factory=dict)
 
 
@@ -243,9 +248,11 @@ def parse(
         return found.intent("help")
     signals = _Signals.read(scan)
     job = take_job_id(scan)
+    for name, (message, span) in take_rejected(scan).items():
+        found.rejected[name], found.spans[f"rejected.{name}"] = message, span
     metric_key = take_metric_key(scan) if signals.history else None
     _take_values(scan, found)
-    action = _choose(signals, found.fields, run_ids, job, metric_key, since)
+    action = _choose(signals, found.fields or found.rejected, run_ids, job, metric_key, since)
     return _finish(
         action, found, scan, run_ids=run_ids, job=job, metric_key=metric_key, since=since
     )
@@ -256,6 +263,7 @@ class _Found:
 
     def __init__(self, deploy: list[str]):
         self.deploy = deploy
+        self.rejected: dict[str, str] = {}
         self.fields: dict[str, Any] = {}
         self.spans: dict[str, str] = {}
 
@@ -268,6 +276,7 @@ class _Found:
             action=action,
             fields=self.fields,
             deploy_requested=self.deploy,
+            rejected=self.rejected,
             spans=self.spans,
             **extra,
         )
@@ -298,7 +307,7 @@ def _take_values(scan: Scan, found: _Found) -> None:
 
 def _choose(
     signals: _Signals,
-    fields: dict[str, Any],
+    fields: Mapping[str, Any],
     run_ids: list[str],
     job: tuple[str, str] | None,
     metric_key: tuple[str, str] | None,
@@ -322,7 +331,9 @@ def _choose(
     return _choose_other(signals, fields, job)
 
 
-def _choose_other(signals: _Signals, fields: dict[str, Any], job: tuple[str, str] | None) -> Action:
+def _choose_other(
+    signals: _Signals, fields: Mapping[str, Any], job: tuple[str, str] | None
+) -> Action:
     if job or (signals.status and not signals.jobs):
         return "job_status"
     if signals.jobs:
@@ -349,6 +360,9 @@ def _finish(
     if action in _NO_REQUEST:
         found.fields.clear()
         found.spans.clear()
+    if action not in ("run_experiment", "answer"):
+        found.rejected.clear()
+        found.spans = {k: v for k, v in found.spans.items() if not k.startswith("rejected.")}
     if action in RUN_QUERIES:
         if "experiment" in found.fields:
             extra["experiment"] = found.fields.pop("experiment")
