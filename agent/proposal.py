@@ -86,6 +86,7 @@ class Proposal:
             not supported).
         sources: Where each field came from.
         error: A value that fails validation, described for the person.
+        fields: The grounded fields as stated, valid or not.
     """
 
     draft: RequestDraft | None = None
@@ -93,16 +94,21 @@ class Proposal:
     problems: list[str] = field(default_factory=list)
     sources: dict[str, Source] = field(default_factory=dict)
     error: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
 
     def budget(self, context: AgentContext) -> dict[str, Any]:
-        """Return the budget as it would run, unstated limits at their defaults."""
+        """Return the budget as it would run, unstated limits at their defaults.
+
+        An invalid budget comes back as stated: a plan far over the policy needs approval before
+        its values are checked, as CI's exit code says.
+        """
         if self.draft is None or self.draft.budget is None or not self.draft.budget.given:
-            return {}
+            return dict(self.fields.get("budget") or {})
         return self.draft.budget.filled(context.policy.budget_defaults()).model_dump()
 
     def approval_reasons(self, context: AgentContext) -> list[str]:
         """Return why this request needs approval (empty when it does not or cannot run yet)."""
-        if self.missing or self.draft is None:
+        if self.missing:
             return []
         return context.policy.reasons(self.budget(context))
 
@@ -125,11 +131,12 @@ def propose(
         missing=list(grounded.missing), problems=list(grounded.problems), sources={}
     )
     proposal.sources = dict(grounded.sources)
+    proposal.fields = unflatten(grounded.fields)
     if grounded.rejected:
         # Never a neighbour instead: what cannot run as asked is named back, with the choices.
         proposal.error = "; ".join(grounded.rejected.values())
     try:
-        proposal.draft, missing = draft_from_fields(unflatten(grounded.fields))
+        proposal.draft, missing = draft_from_fields(proposal.fields)
     except Exception as exc:  # pydantic's ValidationError: a value the model can correct
         from pydantic import ValidationError
 
