@@ -247,15 +247,36 @@ def describe_plan(tool_call: Any, state: Any, runtime: Any) -> str:
     return f"Run the experiment ({plan})? It needs approval: {'; '.join(reasons)}."
 
 
+def jobs_to_cancel(request: Any) -> bool:
+    """Return True when cancelling everything would stop a job (then the person confirms)."""
+    from agent.toolset import unfinished_jobs
+
+    return bool(unfinished_jobs())
+
+
+def describe_cancel_all(tool_call: Any, state: Any, runtime: Any) -> str:
+    """List every job cancelling everything would stop."""
+    from agent.toolset import unfinished_jobs
+
+    jobs = unfinished_jobs()
+    listing = "; ".join(f"{j.id} ({j.state.value}, {j.spec.name})" for j in jobs)
+    return f"Cancel all {len(jobs)} unfinished job(s)? {listing}."
+
+
 def approval_middleware() -> HumanInTheLoopMiddleware:
-    """Interrupt before a costly run for a yes/no."""
+    """Interrupt before a costly run, or before cancelling every job, for a yes/no."""
     return HumanInTheLoopMiddleware(
         interrupt_on={
             "run_experiment": {
                 "allowed_decisions": ["approve", "reject"],
                 "when": needs_approval,
                 "description": describe_plan,
-            }
+            },
+            "cancel_all_jobs": {
+                "allowed_decisions": ["approve", "reject"],
+                "when": jobs_to_cancel,
+                "description": describe_cancel_all,
+            },
         }
     )
 

@@ -384,6 +384,24 @@ def cancel_job(job_id: str) -> str:
     return api.cancel_job(job_id)
 
 
+def cancel_all_jobs() -> str:
+    """Cancel every queued or running job; the person first confirms the list of them."""
+    from tools.jobs.cancel import cancel
+
+    jobs = unfinished_jobs()
+    if not jobs:
+        return "No job is queued or running: nothing to cancel."
+    return _bounded("\n".join(cancel(job.id).message for job in jobs))
+
+
+def unfinished_jobs() -> list[Any]:
+    """Return the jobs that are queued or running, newest first."""
+    from tools.jobs.model import JobState
+    from tools.jobs.store import JobStore
+
+    return JobStore().list(states=[JobState.QUEUED, JobState.RUNNING])
+
+
 TOOL_FUNCTIONS = (
     run_experiment,
     ask_user,
@@ -397,6 +415,7 @@ TOOL_FUNCTIONS = (
     list_jobs,
     show_job,
     cancel_job,
+    cancel_all_jobs,
 )
 
 

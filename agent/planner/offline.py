@@ -24,7 +24,8 @@ HELP = (
     "I run tracked ML experiments on catalogued data. Try: 'tune lightgbm on churn v3 for AUC, "
     "20 trials, 10 minutes, seeds 1,2,3', 'baseline only', 'list datasets', 'what was the best run "
     "last week', 'compare run X and Y', 'history of round_valid_auc for run X', 'status', "
-    "'cancel job N'. I never deploy, register, promote, stage or serve models."
+    "'how is my experiment doing?', 'cancel job N', 'cancel everything'. I never deploy, register, "
+    "promote, stage or serve models."
 )
 
 
@@ -69,6 +70,7 @@ class OfflinePlanner(BaseChatModel):
         calls: dict[str, tuple[str, dict[str, Any]]] = {
             "list_datasets": ("list_datasets", {}),
             "list_jobs": ("list_jobs", {}),
+            "cancel_all_jobs": ("cancel_all_jobs", {}),
             "cancel_job": ("cancel_job", {"job_id": intent.job_id or ""}),
             "query_runs": ("query_runs", _run_query(intent)),
             "show_run": ("show_run", {"run_id": intent.run_ids[0] if intent.run_ids else ""}),
@@ -138,7 +140,9 @@ def _run_query(intent: Intent) -> dict[str, Any]:
         args["experiment"] = intent.experiment
     if intent.since is not None:
         args["filter"] = f"attributes.start_time >= {int(intent.since.timestamp() * 1000)}"
-    if intent.order == "best":
+    if intent.order_by:
+        args["order_by"] = intent.order_by
+    elif intent.order == "best":
         args["order_by"] = "best"
     return args
 
