@@ -112,6 +112,8 @@ class AgentContext:
         errors: Input errors the run-experiment tool returned (a value nobody stated fits), newest
             last: where nobody can fix them (CI), they end the turn as a usage error.
         deploy_seen: The ids of the messages the deploy guard has read.
+        trace: The model and tool calls of the conversation (:class:`agent.tracing.Step`), written
+            to MLflow as each turn's trace.
         proposals: Each run-experiment call grounded once (:class:`agent.proposal.Proposal`), by
             tool call id: the approval check and the tool read the same one.
     """
@@ -133,6 +135,7 @@ class AgentContext:
     errors: list[str] = field(default_factory=list)
     deploy_seen: set[str] = field(default_factory=set)
     proposals: dict[str, Any] = field(default_factory=dict)
+    trace: list[Any] = field(default_factory=list)
 
     def refuse(self, reason: str) -> None:
         """Record a refusal once."""

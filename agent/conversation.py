@@ -155,7 +155,7 @@ class Conversation:
         context = self.context
         before_reports, before_refusals = len(context.reports), len(context.refusals)
         before_plans, usage_before = len(context.plans), replace(context.usage)
-        before_errors = len(context.errors)
+        before_errors, before_trace = len(context.errors), len(context.trace)
         state = self._invoke(first)
         for _ in range(MAX_INTERRUPTS_PER_TURN):
             interrupts = state.get("__interrupt__") or []
@@ -178,6 +178,17 @@ class Conversation:
         spent = context.usage.since(usage_before)
         for report in turn.reports:
             record_agent_usage(report, context, self.model_label, spent)
+        if turn.reports:
+            from agent.tracing import write_trace
+
+            messages = state.get("messages", [])
+            asked = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
+            write_trace(
+                turn.reports,
+                str(asked.content) if asked else "",
+                turn.answer,
+                context.trace[before_trace:],
+            )
         return turn
 
     def _outcome(self, turn: TurnResult, state: Any, *, request: bool) -> Outcome:
