@@ -19,6 +19,7 @@ from agent.guards import (
     pii_middleware,
 )
 from agent.toolset import build_tools, catalog_names
+from agent.tracing import TraceRecorder
 from prompts import render
 
 
@@ -48,6 +49,7 @@ def build_agent(
         system_prompt=system_prompt(context),
         middleware=[
             UsageCounter(),
+            TraceRecorder(),
             DeployGuard(),
             HistoryLimit(),
             *pii_middleware(),

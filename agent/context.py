@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from agent.pipeline.state import ProgressFn
 from agent.report.model import Report
+from agent.request import BudgetDefaults
 from tools.settings import env_int, env_number
 
 Mode = Literal["chat", "batch", "slack"]
@@ -48,6 +49,14 @@ class ApprovalPolicy:
             max_parallel=max_parallel(),
             max_gpus=env_int("TRIALRUN_APPROVE_GPUS", cls.max_gpus, minimum=0),
         )
+
+    def budget_defaults(self) -> BudgetDefaults:
+        """Return the limit a budget takes when it states only the other one.
+
+        Each is the approval threshold, so a default never makes a plan need approval: a time
+        alone tunes for up to ``max_trials`` trials, trials alone may run ``max_seconds``.
+        """
+        return BudgetDefaults(trials=max(1, self.max_trials), seconds=max(1.0, self.max_seconds))
 
     def reasons(self, budget: dict[str, Any]) -> list[str]:
         """Return why a budget needs approval (empty when it does not)."""
@@ -103,6 +112,10 @@ class AgentContext:
         errors: Input errors the run-experiment tool returned (a value nobody stated fits), newest
             last: where nobody can fix them (CI), they end the turn as a usage error.
         deploy_seen: The ids of the messages the deploy guard has read.
+        trace: The model and tool calls of the conversation (:class:`agent.tracing.Step`), written
+            to MLflow as each turn's trace.
+        proposals: Each run-experiment call grounded once (:class:`agent.proposal.Proposal`), by
+            tool call id: the approval check and the tool read the same one.
     """
 
     mode: Mode = "chat"
@@ -121,6 +134,8 @@ class AgentContext:
     plans: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     deploy_seen: set[str] = field(default_factory=set)
+    proposals: dict[str, Any] = field(default_factory=dict)
+    trace: list[Any] = field(default_factory=list)
 
     def refuse(self, reason: str) -> None:
         """Record a refusal once."""

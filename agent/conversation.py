@@ -3,7 +3,7 @@
 An adapter (terminal, CI, Slack) sends the person's text and supplies a :class:`Responder` that
 answers the agent's interrupts: a question for missing inputs, or an approval for a costly plan.
 A responder that cannot answer (CI has no one to ask) ends the turn with what was missing or
-refused, so the adapter can exit with the documented code.
+refused. Every turn ends in one typed :mod:`agent.outcome`, which each adapter matches.
 """
 
 from __future__ import annotations
@@ -18,6 +18,15 @@ from langgraph.types import Command
 
 from agent.context import AgentContext, Usage
 from agent.guards import redact_message
+from agent.outcome import (
+    Answered,
+    Finished,
+    NeedsApproval,
+    NeedsInput,
+    Outcome,
+    Planned,
+    Refused,
+)
 from agent.report.model import Plan, Report
 
 MAX_INTERRUPTS_PER_TURN = 6
@@ -39,16 +48,18 @@ class Responder(Protocol):
 
 @dataclass
 class TurnResult:
-    """What one turn produced."""
+    """What one turn produced; ``outcome`` is what it ended in, the rest its details."""
 
     answer: str = ""
     reports: list[Report] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     unanswered: list[str] = field(default_factory=list)
+    question: str = ""
     rejected: str = ""
     plans: list[dict[str, Any]] = field(default_factory=list)
     awaiting: str = ""
     errors: list[str] = field(default_factory=list)
+    outcome: Outcome = field(default_factory=lambda: Answered(""))
 
 
 class Conversation:
@@ -86,8 +97,15 @@ class Conversation:
             "recursion_limit": RECURSION_LIMIT,
         }
 
-    def send(self, text: str, responder: Responder) -> TurnResult:
+    def send(self, text: str, responder: Responder, *, request: bool = False) -> TurnResult:
         """Send the person's message and run the turn to its end.
+
+        Args:
+            text: The person's message.
+            responder: Answers the turn's questions and approvals.
+            request: The message is an experiment request (a prompt file): if the model neither
+                runs nor plans it — it asks in prose, or does nothing — the turn still ends in
+                :class:`NeedsInput` with the inputs the request lacks.
 
         Raises:
             InputError: The message is longer than :data:`MAX_MESSAGE_CHARS`.
@@ -103,7 +121,10 @@ class Conversation:
         # Redacted before it enters the conversation: the checkpointer writes every message to
         # disk (a Slack thread's), and the guardrails would redact it for the model anyway.
         return self._run(
-            {"messages": [HumanMessage(redact_message(text))]}, responder, TurnResult()
+            {"messages": [HumanMessage(redact_message(text))]},
+            responder,
+            TurnResult(),
+            request=request,
         )
 
     def pending(self) -> list[Any]:
@@ -128,11 +149,13 @@ class Conversation:
             return turn
         return self._run(Command(resume=resume), responder, turn)
 
-    def _run(self, first: Any, responder: Responder, turn: TurnResult) -> TurnResult:
+    def _run(
+        self, first: Any, responder: Responder, turn: TurnResult, *, request: bool = False
+    ) -> TurnResult:
         context = self.context
         before_reports, before_refusals = len(context.reports), len(context.refusals)
         before_plans, usage_before = len(context.plans), replace(context.usage)
-        before_errors = len(context.errors)
+        before_errors, before_trace = len(context.errors), len(context.trace)
         state = self._invoke(first)
         for _ in range(MAX_INTERRUPTS_PER_TURN):
             interrupts = state.get("__interrupt__") or []
@@ -147,6 +170,7 @@ class Conversation:
         turn.refusals = context.refusals[before_refusals:]
         turn.plans = context.plans[before_plans:]
         turn.errors = context.errors[before_errors:]
+        turn.outcome = self._outcome(turn, state, request=request)
         if turn.refusals and not turn.reports and not turn.plans:
             turn.reports.append(
                 Report(title="request refused", status="refused", plan=Plan(refusals=turn.refusals))
@@ -154,7 +178,51 @@ class Conversation:
         spent = context.usage.since(usage_before)
         for report in turn.reports:
             record_agent_usage(report, context, self.model_label, spent)
+        if turn.reports:
+            from agent.tracing import write_trace
+
+            messages = state.get("messages", [])
+            asked = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
+            write_trace(
+                turn.reports,
+                str(asked.content) if asked else "",
+                turn.answer,
+                context.trace[before_trace:],
+            )
         return turn
+
+    def _outcome(self, turn: TurnResult, state: Any, *, request: bool) -> Outcome:
+        """Return what the turn ended in; the first that applies wins."""
+        context = self.context
+        if turn.unanswered:
+            return NeedsInput(list(turn.unanswered), list(context.pending_problems), turn.question)
+        if turn.awaiting:
+            return NeedsApproval(turn.awaiting)
+        if turn.reports:
+            return Finished(list(turn.reports))
+        if turn.rejected:
+            return Refused([f"not approved: {turn.rejected}"], rejected=turn.rejected)
+        if turn.plans:  # its Plan lists what was refused
+            return Planned(Plan.model_validate(turn.plans[-1]))
+        if turn.refusals:
+            return Refused(list(turn.refusals))
+        if turn.errors:
+            return Answered(turn.answer, list(turn.errors))
+        if request:
+            from agent.proposal import propose
+            from agent.toolset import catalog_names, question_for
+
+            # The model asked in prose or did nothing: what the request lacks is read from the
+            # person's own words, as the run-experiment tool would have.
+            stated = propose({}, context, state, None)
+            if stated.error:
+                return Answered(turn.answer, [stated.error])
+            if stated.missing:
+                problems = [p for p in stated.problems if "not stated" not in p]
+                return NeedsInput(
+                    stated.missing, problems, question_for(stated.missing, catalog_names())
+                )
+        return Answered(turn.answer)
 
     def _invoke(self, payload: Any) -> Any:
         """Run the agent; a model server that fails becomes an error the person can act on."""
@@ -178,6 +246,7 @@ class Conversation:
                 reply = responder.ask(value["question"], list(value.get("missing", [])))
                 if reply is None:
                     turn.unanswered = list(value.get("missing", []))
+                    turn.question = value["question"]
                     return None
                 answers[item.id] = redact_message(reply)
             else:

@@ -16,9 +16,12 @@ from typing import Any
 from agent.planner.parse import parse
 from agent.report.model import Source
 
-REQUIRED = ("dataset", "version", "metric", "budget.trials", "budget.seconds", "seeds")
+REQUIRED = ("dataset", "version", "metric", "seeds")
+LIMITS = ("budget.trials", "budget.seconds")
+"""The budget is given when either limit is; the other takes its default."""
 OPTIONAL = ("target", "model", "direction", "optimize", "experiment", "runtime", "approve")
 BUDGET_KEYS = ("trials", "seconds", "cpus", "gpus", "parallel")
+_ORDER = ("dataset", "version", "metric", "budget", "seeds")
 
 
 @dataclass
@@ -29,20 +32,37 @@ class Grounded:
     sources: dict[str, Source] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
 
 
 def stated_fields(texts: Iterable[str], known: Mapping[str, list[str]]) -> dict[str, Any]:
     """Return the request values the person stated across ``texts`` (later texts win)."""
+    return statements(texts, known)[0]
+
+
+def statements(
+    texts: Iterable[str], known: Mapping[str, list[str]]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return the values stated across ``texts`` and what was asked that cannot run as asked.
+
+    Later texts win: a correction ("actually make it 50 trials") replaces the earlier value, and a
+    valid value stated later clears an earlier rejection of the same field.
+    """
     stated: dict[str, Any] = {}
+    rejected: dict[str, str] = {}
     for text in texts:
         if not text.strip():
             continue
-        values = parse(text, known=known).fields
+        intent = parse(text, known=known)
+        values = dict(intent.fields)
         budget = {**stated.get("budget", {}), **values.pop("budget", {})}
         stated.update(values)
         if budget:
             stated["budget"] = budget
-    return stated
+        for name in flat({**values, "budget": intent.fields.get("budget", {})}):
+            rejected.pop(name, None)
+        rejected.update(intent.rejected)
+    return stated, rejected
 
 
 def flat(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -68,17 +88,18 @@ def ground(
         front_matter: Fields a prompt file's front matter stated; they win over everything.
         known: The catalog: dataset name -> versions.
     """
-    stated = flat(stated_fields(texts, known))
+    said, rejected = statements(texts, known)
+    stated = flat(said)
     front = flat(front_matter)
     words = " ".join(texts).lower()
-    result = Grounded()
-    for name in REQUIRED + OPTIONAL + tuple(f"budget.{k}" for k in BUDGET_KEYS[2:]):
+    result = Grounded(rejected={k: v for k, v in rejected.items() if k not in front})
+    for name in REQUIRED + LIMITS + OPTIONAL + tuple(f"budget.{k}" for k in BUDGET_KEYS[2:]):
         if name in front:
             result.fields[name], result.sources[name] = front[name], "front matter"
             continue
         value = proposed.get(name)
         if value is not None and not _stated(name, value, stated, words):
-            if name in REQUIRED:
+            if name in REQUIRED + LIMITS:
                 result.problems.append(f"{name} {value!r} was not stated by the person")
             value = None
         if value is None and name in stated:
@@ -87,6 +108,9 @@ def ground(
             result.fields[name], result.sources[name] = value, "conversation"
         elif name in REQUIRED:
             result.missing.append(name)
+    if not any(limit in result.fields for limit in LIMITS):
+        result.missing.append("budget")
+    result.missing.sort(key=_ORDER.index)
     _check_catalog(result, known)
     return result
 
@@ -161,4 +185,4 @@ def _unset(result: Grounded, name: str) -> None:
     result.fields.pop(name, None)
     result.sources.pop(name, None)
     result.missing.append(name)
-    result.missing.sort(key=REQUIRED.index)
+    result.missing.sort(key=_ORDER.index)

@@ -33,7 +33,6 @@ from langchain_core.messages import (
 
 from agent.context import AgentContext
 from agent.deploy import REFUSAL, deploy_phrases
-from agent.grounding import flat, ground, unflatten
 from tools.tracking.redact import _SECRET_PATTERNS
 
 MAX_MODEL_CALLS = 8
@@ -217,63 +216,67 @@ def needs_approval(request: Any) -> bool:
     context: AgentContext = request.runtime.context
     if context.pre_approved or context.dry_run:
         return False
-    return bool(approval_reasons(request.tool_call["args"], context, request.state))
+    return bool(_proposal(request.tool_call, context, request.state).approval_reasons(context))
 
 
-def approval_reasons(args: dict[str, Any], context: AgentContext, state: Any) -> list[str]:
-    """Return why the request these arguments make would need approval."""
-    fields = grounded_request(args, context, state)
-    if fields is None:
-        return []
-    return context.policy.reasons(fields.get("budget", {}))
+def _proposal(tool_call: Any, context: AgentContext, state: Any) -> Any:
+    from agent.proposal import propose
 
-
-def grounded_request(
-    args: dict[str, Any], context: AgentContext, state: Any
-) -> dict[str, Any] | None:
-    """Return the request these arguments make once grounded, or None while inputs are missing."""
-    from agent.toolset import catalog_names, person_texts
-
-    proposed = {k: v for k, v in flat(_nest(args)).items() if v is not None}
-    grounded = ground(
-        proposed,
-        texts=person_texts(context, state),
-        front_matter=context.front_matter,
-        known=catalog_names(),
-    )
-    return None if grounded.missing else unflatten(grounded.fields)
+    return propose(tool_call["args"], context, state, tool_call.get("id"))
 
 
 def describe_plan(tool_call: Any, state: Any, runtime: Any) -> str:
     """Describe the whole plan waiting for approval, as it would run, and why it needs a yes."""
     context: AgentContext = runtime.context
-    fields = grounded_request(tool_call["args"], context, state) or {}
-    budget = fields.get("budget", {})
+    proposal = _proposal(tool_call, context, state)
+    draft = proposal.draft
+    budget = proposal.budget(context)
     shown = {
-        "dataset": fields.get("dataset"),
-        "version": fields.get("version"),
-        "model": fields.get("model", "lightgbm"),
-        "metric": fields.get("metric"),
+        "dataset": draft.dataset if draft else None,
+        "version": draft.version if draft else None,
+        "model": draft.model if draft else "lightgbm",
+        "metric": draft.metric if draft else None,
         "trials": budget.get("trials"),
         "seconds": budget.get("seconds"),
         "parallel": budget.get("parallel", 1),
         "gpus": budget.get("gpus", 0),
-        "seeds": fields.get("seeds"),
+        "seeds": draft.seeds if draft else None,
     }
     plan = ", ".join(f"{k}={v}" for k, v in shown.items())
-    reasons = context.policy.reasons(budget)
+    reasons = proposal.approval_reasons(context)
     return f"Run the experiment ({plan})? It needs approval: {'; '.join(reasons)}."
 
 
+def jobs_to_cancel(request: Any) -> bool:
+    """Return True when cancelling everything would stop a job (then the person confirms)."""
+    from agent.toolset import unfinished_jobs
+
+    return bool(unfinished_jobs())
+
+
+def describe_cancel_all(tool_call: Any, state: Any, runtime: Any) -> str:
+    """List every job cancelling everything would stop."""
+    from agent.toolset import unfinished_jobs
+
+    jobs = unfinished_jobs()
+    listing = "; ".join(f"{j.id} ({j.state.value}, {j.spec.name})" for j in jobs)
+    return f"Cancel all {len(jobs)} unfinished job(s)? {listing}."
+
+
 def approval_middleware() -> HumanInTheLoopMiddleware:
-    """Interrupt before a costly run for a yes/no."""
+    """Interrupt before a costly run, or before cancelling every job, for a yes/no."""
     return HumanInTheLoopMiddleware(
         interrupt_on={
             "run_experiment": {
                 "allowed_decisions": ["approve", "reject"],
                 "when": needs_approval,
                 "description": describe_plan,
-            }
+            },
+            "cancel_all_jobs": {
+                "allowed_decisions": ["approve", "reject"],
+                "when": jobs_to_cancel,
+                "description": describe_cancel_all,
+            },
         }
     )
 
@@ -287,12 +290,3 @@ def limit_middleware() -> list[AgentMiddleware[Any, Any, Any]]:
             tool_name="run_experiment", run_limit=MAX_EXPERIMENTS_PER_TURN, exit_behavior="continue"
         ),
     ]
-
-
-def _nest(args: dict[str, Any]) -> dict[str, Any]:
-    budget = {k: args.get(k) for k in ("trials", "seconds", "parallel", "gpus")}
-    nested = {k: v for k, v in args.items() if k not in budget and k != "namespace"}
-    nested["budget"] = budget
-    if args.get("namespace"):
-        nested["runtime"] = {"kubernetes": {"namespace": args["namespace"]}}
-    return nested

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -73,27 +74,70 @@ def _check_seeds(value: list[int] | None) -> list[int] | None:
     return value
 
 
-class Budget(BaseModel):
-    """The compute an experiment may spend; trials and seconds are required."""
+_TRIALS = Annotated[Count, Field(ge=1, le=100_000, description="Tuning trials at most.")]
+_SECONDS = Annotated[
+    float,
+    Field(
+        strict=True, ge=1, le=7 * 24 * 3600, allow_inf_nan=False, description="Wall-clock seconds."
+    ),
+]
+_CPUS = Annotated[Count, Field(ge=1, le=1024, description="CPU cores.")]
+_GPUS = Annotated[Count, Field(ge=0, le=64, description="GPUs.")]
+_PARALLEL = Annotated[Count, Field(ge=1, le=256, description="Parallel jobs or workers.")]
+
+
+@dataclass(frozen=True)
+class BudgetDefaults:
+    """The limit a budget takes when it states only the other one.
+
+    Attributes:
+        trials: Trials when only a time is given (time still stops tuning first if it runs out).
+        seconds: Seconds when only trials are given (tuning also ends at the trial count).
+    """
+
+    trials: int
+    seconds: float
+
+
+class BudgetDraft(BaseModel):
+    """A budget as stated: given when either limit is; the missing one takes its default."""
 
     model_config = ConfigDict(extra="forbid")
 
-    trials: Annotated[Count, Field(ge=1, le=100_000, description="Tuning trials at most.")]
-    seconds: Annotated[
-        float,
-        Field(
-            strict=True,
-            ge=1,
-            le=7 * 24 * 3600,
-            allow_inf_nan=False,
-            description="Wall-clock seconds.",
-        ),
-    ]
-    cpus: Annotated[Count, Field(ge=1, le=1024, description="CPU cores.")] = Field(
-        default_factory=default_cpus
-    )
-    gpus: Annotated[Count, Field(ge=0, le=64, description="GPUs.")] = 0
-    parallel: Annotated[Count, Field(ge=1, le=256, description="Parallel jobs or workers.")] = 1
+    trials: _TRIALS | None = None
+    seconds: _SECONDS | None = None
+    cpus: _CPUS = Field(default_factory=default_cpus)
+    gpus: _GPUS = 0
+    parallel: _PARALLEL = 1
+
+    @property
+    def given(self) -> bool:
+        """Return True when a limit (trials or seconds) is stated."""
+        return self.trials is not None or self.seconds is not None
+
+    def unstated(self) -> list[str]:
+        """Return the limits that will take their default (``budget.trials``, ``budget.seconds``)."""
+        return [f"budget.{k}" for k in ("trials", "seconds") if getattr(self, k) is None]
+
+    def filled(self, defaults: BudgetDefaults) -> Budget:
+        """Return the complete budget, each unstated limit taking its default."""
+        values = self.model_dump()
+        for name in ("trials", "seconds"):
+            if values[name] is None:
+                values[name] = getattr(defaults, name)
+        return Budget.model_validate(values)
+
+
+class Budget(BaseModel):
+    """The compute an experiment may spend, every limit known."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trials: _TRIALS
+    seconds: _SECONDS
+    cpus: _CPUS = Field(default_factory=default_cpus)
+    gpus: _GPUS = 0
+    parallel: _PARALLEL = 1
 
 
 class KubernetesSecrets(BaseModel):
@@ -231,21 +275,51 @@ class RequestDraft(_Fields):
     dataset: CatalogName | None = None
     version: CatalogName | None = None
     metric: MetricName | None = None
-    budget: Budget | None = None
+    budget: BudgetDraft | None = None
     seeds: Annotated[list[Count], Field(max_length=32)] | None = None
 
     _seeds = field_validator("seeds")(classmethod(lambda cls, value: _check_seeds(value)))
 
     def missing(self) -> list[str]:
-        """Return the required inputs still absent, in a stable order."""
-        return [name for name in REQUIRED_FIELDS if getattr(self, name) in (None, [])]
+        """Return the required inputs still absent, in a stable order.
 
-    def complete(self) -> ExperimentRequest:
-        """Return the complete request; raises ``MissingInputs`` when inputs are absent."""
+        A budget counts as given when either of its limits is; with tuning off, no trial count
+        is asked for either.
+        """
+        return [name for name in REQUIRED_FIELDS if not self._has(name)]
+
+    def _has(self, name: str) -> bool:
+        if name == "budget":
+            return self.budget is not None and self.budget.given
+        return getattr(self, name) not in (None, [])
+
+    def default_limits(self) -> list[str]:
+        """Return the budget limits that take their default when the request completes."""
+        if self.budget is None:
+            return []
+        unstated = self.budget.unstated()
+        return [u for u in unstated if u != "budget.trials" or self.optimize]
+
+    def complete(self, defaults: BudgetDefaults | None = None) -> ExperimentRequest:
+        """Return the complete request, unstated budget limits at ``defaults``.
+
+        Without ``defaults``, they are the approval thresholds of
+        :meth:`agent.context.ApprovalPolicy.budget_defaults`.
+
+        Raises:
+            MissingInputs: Required inputs are absent.
+        """
         missing = self.missing()
         if missing:
             raise MissingInputs(missing)
-        return ExperimentRequest.model_validate(self.model_dump(exclude_none=False))
+        assert self.budget is not None  # missing() names an absent budget
+        if defaults is None:
+            from agent.context import ApprovalPolicy
+
+            defaults = ApprovalPolicy.from_env().budget_defaults()
+        values = self.model_dump(exclude_none=False)
+        values["budget"] = self.budget.filled(defaults).model_dump()
+        return ExperimentRequest.model_validate(values)
 
     def defaults_used(self, explicit: set[str]) -> dict[str, Any]:
         """Return the optional fields that fell back to their default (for the Plan section)."""
@@ -264,34 +338,11 @@ class MissingInputs(Exception):
         super().__init__("missing required inputs: " + ", ".join(fields))
 
 
-BUDGET_REQUIRED = ("trials", "seconds")
-
-
 def draft_from_fields(fields: dict[str, Any]) -> tuple[RequestDraft, list[str]]:
     """Build a draft from loose fields (a prompt file, the planner), naming what is missing.
-
-    A partial budget is accepted: its absent required parts are reported as ``budget.trials`` or
-    ``budget.seconds`` rather than as a type error, so the person is asked for just those.
 
     Raises:
         pydantic.ValidationError: A field is unknown or has the wrong type or range.
     """
-    fields = dict(fields)
-    budget = fields.get("budget")
-    budget_missing: list[str] = []
-    if isinstance(budget, dict):
-        budget_missing = [f"budget.{k}" for k in BUDGET_REQUIRED if budget.get(k) is None]
-        if budget_missing:
-            Budget.model_validate(
-                {"trials": 1, "seconds": 1, **{k: v for k, v in budget.items() if v is not None}}
-            )
-            fields.pop("budget")
     draft = RequestDraft.model_validate(fields)
-    missing = draft.missing()
-    if budget_missing:
-        missing = [m for m in missing if m != "budget"] + budget_missing
-    return draft, sorted(missing, key=_required_order)
-
-
-def _required_order(name: str) -> int:
-    return REQUIRED_FIELDS.index(name.split(".")[0])
+    return draft, draft.missing()

@@ -18,9 +18,8 @@ from langchain_core.tools import BaseTool, tool
 from langgraph.types import interrupt
 
 from agent.context import AgentContext
-from agent.grounding import flat, ground, unflatten
-from agent.report.model import Plan, Report
-from agent.request import RequestDraft, draft_from_fields
+from agent.proposal import Proposal, propose
+from agent.report.model import Plan, Report, Source
 from tools import settings
 from tools.errors import InputError, PolicyError
 
@@ -30,8 +29,7 @@ FIELD_HINTS = {
     "version": "its version",
     "version-alone": "the version (catalogued: {datasets})",
     "metric": "the primary metric (roc_auc, log_loss, accuracy, f1, rmse, mae or r2)",
-    "budget.trials": "the trial budget (e.g. '20 trials')",
-    "budget.seconds": "the time budget (e.g. '10 minutes')",
+    "budget": "the budget: trials, a time limit or both (e.g. '20 trials' or '10 minutes')",
     "seeds": "the seeds (e.g. 'seeds 1, 2, 3')",
 }
 
@@ -91,30 +89,23 @@ def run_experiment(  # noqa: D417 - runtime is injected by langchain, not shown 
         gpus: GPUs granted.
     """
     context = runtime.context
+    args = {
+        "dataset": dataset,
+        "version": version,
+        "metric": metric,
+        "trials": trials,
+        "seconds": seconds,
+        "seeds": seeds,
+        "target": target,
+        "model": model,
+        "optimize": optimize,
+        "experiment": experiment,
+        "namespace": namespace,
+        "parallel": parallel,
+        "gpus": gpus,
+    }
     try:
-        return _run_experiment(
-            context,
-            runtime.state,
-            flat(
-                {
-                    "dataset": dataset,
-                    "version": version,
-                    "metric": metric,
-                    "seeds": seeds,
-                    "target": target,
-                    "model": model,
-                    "optimize": optimize,
-                    "experiment": experiment,
-                    "runtime": {"kubernetes": {"namespace": namespace}} if namespace else None,
-                    "budget": {
-                        "trials": trials,
-                        "seconds": seconds,
-                        "parallel": parallel,
-                        "gpus": gpus,
-                    },
-                }
-            ),
-        )
+        return _run_experiment(context, propose(args, context, runtime.state, runtime.tool_call_id))
     except PolicyError as exc:
         context.refuse(str(exc))
         raise
@@ -123,50 +114,34 @@ def run_experiment(  # noqa: D417 - runtime is injected by langchain, not shown 
         raise
 
 
-def _run_experiment(context: AgentContext, state: Any, proposed: dict[str, Any]) -> str:
-    """Ground, validate and check the request, then plan it or run it (see run_experiment)."""
-    known = catalog_names()
-    grounded = ground(
-        {k: v for k, v in proposed.items() if v is not None},
-        texts=person_texts(context, state),
-        front_matter=context.front_matter,
-        known=known,
-    )
-    if grounded.missing:
-        context.pending_missing = list(grounded.missing)
-        context.pending_problems = [p for p in grounded.problems if "not in the catalog" in p]
+def _run_experiment(context: AgentContext, proposal: Proposal) -> str:
+    """Check the grounded request, then plan it or run it (see run_experiment)."""
+    if proposal.error is not None:
+        context.errors.append(proposal.error)
+        return _result(status="invalid", error=proposal.error)
+    if proposal.missing or proposal.draft is None:
+        context.pending_missing = list(proposal.missing)
+        context.pending_problems = [p for p in proposal.problems if "not stated" not in p]
         return _result(
             status="needs_input",
-            missing=grounded.missing,
-            problems=grounded.problems,
+            missing=proposal.missing,
+            problems=proposal.problems,
             next_step="call ask_user with these missing inputs, all in one question",
         )
-    try:
-        draft, missing = draft_from_fields(unflatten(grounded.fields))
-    except Exception as exc:  # pydantic's ValidationError: a value the model can correct
-        from pydantic import ValidationError
-
-        if not isinstance(exc, ValidationError):
-            raise
-        from agent.promptfile import describe_validation_error
-
-        error = describe_validation_error(exc)
-        context.errors.append(error)
-        return _result(status="invalid", error=error)
-    if missing:
-        context.pending_missing = missing
-        return _result(status="needs_input", missing=missing, problems=grounded.problems)
     context.pending_missing = []
     context.pending_problems = []
-    sources = {name.split(".")[0]: source for name, source in grounded.sources.items()}
-    approved = bool(context.pre_approved or context.policy.reasons(_budget(draft)))
-    request = draft.model_copy(update={"approve": draft.approve or approved}).complete()
+    draft = proposal.draft
+    sources = request_sources(proposal)
+    approved = bool(context.pre_approved or proposal.approval_reasons(context))
+    request = draft.model_copy(update={"approve": draft.approve or approved}).complete(
+        context.policy.budget_defaults()
+    )
     from agent.deploy import add_refusals
     from agent.preflight import check_request
 
     add_refusals(context.refusals, check_request(request))
     if context.dry_run:
-        plan = plan_preview(draft, sources, context)
+        plan = plan_preview(proposal, context)
         context.plans.append(plan.model_dump(mode="json"))
         return _result(status="planned", plan=plan.model_dump(mode="json"))
     from agent.pipeline import run_pipeline
@@ -185,14 +160,28 @@ def _run_experiment(context: AgentContext, state: Any, proposed: dict[str, Any])
     return _result(**summarise(report))
 
 
-def plan_preview(draft: RequestDraft, sources: dict[str, Any], context: AgentContext) -> Plan:
+def request_sources(proposal: Proposal) -> dict[str, Source]:
+    """Return where each request field came from; a budget limit nobody stated is a default."""
+    sources: dict[str, Source] = {
+        name.split(".")[0]: source for name, source in proposal.sources.items()
+    }
+    if proposal.draft is not None:
+        sources.update(dict.fromkeys(proposal.draft.default_limits(), "default"))
+    return sources
+
+
+def plan_preview(proposal: Proposal, context: AgentContext) -> Plan:
     """Return the Plan section of a request that has not run (``trialrun plan``)."""
     from agent.pipeline.report import plan_section
     from agent.pipeline.state import PipelineContext
 
-    request = draft.complete()
-    plan = plan_section(request, PipelineContext(sources=sources, refusals=list(context.refusals)))
-    needs = context.policy.reasons(_budget(draft))
+    assert proposal.draft is not None  # only a complete proposal is planned
+    request = proposal.draft.complete(context.policy.budget_defaults())
+    plan = plan_section(
+        request,
+        PipelineContext(sources=request_sources(proposal), refusals=list(context.refusals)),
+    )
+    needs = proposal.approval_reasons(context)
     if needs and not context.pre_approved:
         plan.steps.append("needs approval: " + "; ".join(needs))
     return plan
@@ -395,6 +384,24 @@ def cancel_job(job_id: str) -> str:
     return api.cancel_job(job_id)
 
 
+def cancel_all_jobs() -> str:
+    """Cancel every queued or running job; the person first confirms the list of them."""
+    from tools.jobs.cancel import cancel
+
+    jobs = unfinished_jobs()
+    if not jobs:
+        return "No job is queued or running: nothing to cancel."
+    return _bounded("\n".join(cancel(job.id).message for job in jobs))
+
+
+def unfinished_jobs() -> list[Any]:
+    """Return the jobs that are queued or running, newest first."""
+    from tools.jobs.model import JobState
+    from tools.jobs.store import JobStore
+
+    return JobStore().list(states=[JobState.QUEUED, JobState.RUNNING])
+
+
 TOOL_FUNCTIONS = (
     run_experiment,
     ask_user,
@@ -408,6 +415,7 @@ TOOL_FUNCTIONS = (
     list_jobs,
     show_job,
     cancel_job,
+    cancel_all_jobs,
 )
 
 
@@ -465,10 +473,6 @@ def summarise(report: Report) -> dict[str, Any]:
         "verification_passed": report.verification.passed,
         "note": "the full five-section report is shown to the person; summarise it briefly",
     }
-
-
-def _budget(draft: RequestDraft) -> dict[str, Any]:
-    return draft.budget.model_dump() if draft.budget else {}
 
 
 def _result(**fields: Any) -> str:

@@ -21,6 +21,15 @@ from rich.console import Console
 
 from agent.adapters.background import err
 from agent.adapters.exit_codes import ExitCode
+from agent.outcome import (
+    Answered,
+    Finished,
+    NeedsApproval,
+    NeedsInput,
+    Outcome,
+    Planned,
+    Refused,
+)
 from agent.report.model import Plan, Report
 
 STATUS_CODES = {
@@ -180,30 +189,39 @@ def converse(
     message = f"Train the model this prompt file describes.\n\n{body}".strip()
     # The runs record the git state of the prompt file's repository, not of where CI stands.
     with printer, cancel_on_interrupt(context.cancel), code_directory(path.parent):
-        turn = conversation.send(message, NobodyToAsk())
-    if turn.unanswered:
-        why = "".join(f"; {p}" for p in context.pending_problems)
-        err(f"{path}: missing required inputs: {', '.join(turn.unanswered)}{why}")
-        return _needs_input(path, turn.unanswered), ExitCode.MISSING_INPUTS
-    if turn.rejected:
-        reason = (
-            "needs approval, and the prompt file does not pre-approve it "
-            f"(add `approve: true`): {turn.rejected}"
-        )
-        err(f"{path}: refused: {reason}")
-        return _refused(path, [reason]), ExitCode.REFUSED
-    if turn.reports:
-        report = turn.reports[-1]
-        return report, STATUS_CODES[report.status]
-    if turn.errors and not turn.plans:
-        err(f"{path}: error: {turn.errors[-1]}")
-        return None, ExitCode.USAGE
-    if dry_run and turn.plans:
-        plan = Plan.model_validate(turn.plans[-1])
-        return Report(
-            title=f"{path.name}: plan (nothing was run)", status="planned", plan=plan
-        ), ExitCode.OK
-    err(f"{path}: the planner did not run the experiment: {turn.answer}")
+        turn = conversation.send(message, NobodyToAsk(), request=True)
+    return outcome_exit(path, turn.outcome, turn.answer)
+
+
+def outcome_exit(path: Path, outcome: Outcome, answer: str = "") -> tuple[Report | None, ExitCode]:
+    """Return the report and exit code of what a prompt file's turn ended in."""
+    match outcome:
+        case NeedsInput(missing=missing, problems=problems):
+            why = "".join(f"; {p}" for p in problems)
+            err(f"{path}: missing required inputs: {', '.join(missing)}{why}")
+            return _needs_input(path, missing), ExitCode.MISSING_INPUTS
+        case Refused(rejected=rejected) if rejected:
+            reason = (
+                "needs approval, and the prompt file does not pre-approve it "
+                f"(add `approve: true`): {rejected}"
+            )
+            err(f"{path}: refused: {reason}")
+            return _refused(path, [reason]), ExitCode.REFUSED
+        case NeedsApproval(plan=plan):  # nobody approves in CI; a responder that waits would
+            err(f"{path}: refused: needs approval (add `approve: true`): {plan}")
+            return _refused(path, [plan]), ExitCode.REFUSED
+        case Finished(reports=reports):
+            return reports[-1], STATUS_CODES[reports[-1].status]
+        case Refused(reasons=reasons):
+            return _refused(path, reasons), ExitCode.REFUSED
+        case Planned(plan=plan):
+            return Report(
+                title=f"{path.name}: plan (nothing was run)", status="planned", plan=plan
+            ), ExitCode.OK
+        case Answered(errors=errors) if errors:
+            err(f"{path}: error: {errors[-1]}")
+            return None, ExitCode.USAGE
+    err(f"{path}: the planner did not run the experiment: {answer}")
     return None, ExitCode.FAILED
 
 

@@ -28,6 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.adapters.exit_codes import ExitCode
+from agent.outcome import NeedsInput, Refused
 from tools.errors import TrialrunError
 from tools.tracking.redact import redact
 
@@ -349,10 +350,11 @@ class Chat:
 
         for report in turn.reports:
             print_report(report, console=self.console)
-        if turn.rejected:
-            self.say("Not approved: nothing was run.", style="yellow")
-        if turn.unanswered:
-            self.say(f"Still missing: {', '.join(turn.unanswered)}. Say them in a new message.")
+        match turn.outcome:
+            case Refused(rejected=rejected) if rejected:
+                self.say("Not approved: nothing was run.", style="yellow")
+            case NeedsInput(missing=missing):
+                self.say(f"Still missing: {', '.join(missing)}. Say them in a new message.")
         if turn.answer:
             self.console.print(Text.assemble(("trialrun: ", "bold"), redact(turn.answer)))
 

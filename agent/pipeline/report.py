@@ -61,6 +61,8 @@ def plan_section(request: ExperimentRequest, context: PipelineContext) -> Plan:
         inputs.append(PlanInput(name="direction", value=request.metric_direction, source="default"))
     inputs = [i for i in inputs if i.value is not None]
     defaults = [i.name for i in inputs if i.source == "default"]
+    # A budget stating one limit: the other one's default is named, e.g. "budget.seconds".
+    defaults += sorted(n for n, s in context.sources.items() if "." in n and s == "default")
     k8s = request.kubernetes
     here = ", in this process" if k8s else ""
     job = f", as a Kubernetes Job in namespace {k8s.namespace}" if k8s else ""

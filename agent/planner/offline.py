@@ -18,12 +18,14 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from agent.planner.parse import Intent, parse
+from agent.proposal import args_from_fields
 
 HELP = (
     "I run tracked ML experiments on catalogued data. Try: 'tune lightgbm on churn v3 for AUC, "
     "20 trials, 10 minutes, seeds 1,2,3', 'baseline only', 'list datasets', 'what was the best run "
     "last week', 'compare run X and Y', 'history of round_valid_auc for run X', 'status', "
-    "'cancel job N'. I never deploy, register, promote, stage or serve models."
+    "'how is my experiment doing?', 'cancel job N', 'cancel everything'. I never deploy, register, "
+    "promote, stage or serve models."
 )
 
 
@@ -62,12 +64,13 @@ class OfflinePlanner(BaseChatModel):
         action = intent.action
         refusal = _refusal(intent)
         if action in ("run_experiment", "answer"):
-            return _call("run_experiment", tool_args(intent.fields), messages)
+            return _call("run_experiment", args_from_fields(intent.fields), messages)
         if refusal:
             return AIMessage(refusal)
         calls: dict[str, tuple[str, dict[str, Any]]] = {
             "list_datasets": ("list_datasets", {}),
             "list_jobs": ("list_jobs", {}),
+            "cancel_all_jobs": ("cancel_all_jobs", {}),
             "cancel_job": ("cancel_job", {"job_id": intent.job_id or ""}),
             "query_runs": ("query_runs", _run_query(intent)),
             "show_run": ("show_run", {"run_id": intent.run_ids[0] if intent.run_ids else ""}),
@@ -104,7 +107,7 @@ class OfflinePlanner(BaseChatModel):
             intent = parse(str(message.content), known=self.known(), now=self.now())
             if intent.action == "decline":
                 return AIMessage("OK, nothing will run.")
-            return _call("run_experiment", tool_args(intent.fields), messages)
+            return _call("run_experiment", args_from_fields(intent.fields), messages)
         try:
             result = json.loads(str(message.content))
         except json.JSONDecodeError:
@@ -124,31 +127,6 @@ class OfflinePlanner(BaseChatModel):
         return AIMessage(_outcome_text(result))
 
 
-def tool_args(fields: dict[str, Any]) -> dict[str, Any]:
-    """Map parsed request fields to the run-experiment tool's arguments."""
-    budget = fields.get("budget") or {}
-    runtime = fields.get("runtime")
-    namespace = (
-        runtime.get("kubernetes", {}).get("namespace") if isinstance(runtime, dict) else None
-    )
-    args = {
-        "dataset": fields.get("dataset"),
-        "version": fields.get("version"),
-        "metric": fields.get("metric"),
-        "trials": budget.get("trials"),
-        "seconds": budget.get("seconds"),
-        "seeds": fields.get("seeds"),
-        "target": fields.get("target"),
-        "model": fields.get("model"),
-        "optimize": fields.get("optimize"),
-        "experiment": fields.get("experiment"),
-        "namespace": namespace,
-        "parallel": budget.get("parallel"),
-        "gpus": budget.get("gpus"),
-    }
-    return {k: v for k, v in args.items() if v is not None}
-
-
 def _call(name: str, args: dict[str, Any], messages: Sequence[BaseMessage]) -> AIMessage:
     # Deterministic ids: the same conversation replays to the same calls.
     return AIMessage(
@@ -162,7 +140,9 @@ def _run_query(intent: Intent) -> dict[str, Any]:
         args["experiment"] = intent.experiment
     if intent.since is not None:
         args["filter"] = f"attributes.start_time >= {int(intent.since.timestamp() * 1000)}"
-    if intent.order == "best":
+    if intent.order_by:
+        args["order_by"] = intent.order_by
+    elif intent.order == "best":
         args["order_by"] = "best"
     return args
 

@@ -31,6 +31,7 @@ from agent.planner.parse_fields import (
     take_runtime,
 )
 from agent.planner.parse_metric import take_direction, take_metric
+from agent.planner.parse_rejected import take_rejected
 from agent.planner.parse_runs import (
     find_order,
     take_job_id,
@@ -50,6 +51,7 @@ Action = Literal[
     "reproduce_run",
     "list_datasets",
     "cancel_job",
+    "cancel_all_jobs",
     "job_status",
     "list_jobs",
     "help",
@@ -62,7 +64,15 @@ RUN_QUERIES: frozenset[str] = frozenset(
 )
 """Actions about past runs: for them an experiment name filters runs instead of naming a new one."""
 _NO_REQUEST = frozenset(
-    {"cancel_job", "job_status", "list_jobs", "list_datasets", "help", "reproduce_run"}
+    {
+        "cancel_job",
+        "cancel_all_jobs",
+        "job_status",
+        "list_jobs",
+        "list_datasets",
+        "help",
+        "reproduce_run",
+    }
 )
 """Actions that carry no request values: "abort the tuning job 5" asks for no tuning."""
 
@@ -83,8 +93,13 @@ class Intent(BaseModel):
         experiment: The experiment a run query is about.
         since: The start of a run query's time window.
         order: How ``query_runs`` ranks: the best or the latest runs.
+        order_by: An MLflow ordering for ``query_runs`` by a metric's extreme ("which run had
+            the lowest rmse": ``metrics.valid_rmse ASC``).
         deploy_requested: The phrases that ask to deploy, register, promote, stage or serve a
             model; trialrun does none of these, so a non-empty list must be refused out loud.
+        rejected: For each field the message asks for what trialrun cannot do as asked (an
+            unsupported metric, model family or task, a count that is no count), why, with the
+            supported choices; such a value is never mapped to a neighbour.
         spans: For each value returned, the exact text it came from (budget parts as
             ``budget.trials`` and so on).
 
@@ -104,7 +119,9 @@ class Intent(BaseModel):
     experiment: str | None = None
     since: datetime | None = None
     order: Literal["best", "latest"] | None = None
+    order_by: str | None = None
     deploy_requested: list[str] = Field(default_factory=list)
+    rejected: dict[str, str] = Field(default_factory=dict)
     spans: dict[str, str] = Field(default_factory=dict)
 
 
@@ -140,6 +157,7 @@ class _Signals:
 
     strong: bool
     weak: bool
+    cancel_all: bool
     cancel: bool
     history: bool
     compare: bool
@@ -165,6 +183,13 @@ _SIGNALS: dict[str, re.Pattern[str]] = {
         r"\b(?:run|rerun|re-run|compare|try|build|launch|start|kick\s+off|experiment\s+with|"
         r"training|trained|tuning|tuned|optimi[sz]e|predict)\b(?!\s+(?:it|that|this)\b)"
     ),
+    "cancel_all": re.compile(
+        r"\b(?:cancel|stop|kill|abort|terminate|halt|shut\s+down)\s+(?:everything|all\b"
+        r"(?:\s+(?:the|my|our|of\s+the|of\s+my|of\s+them|that'?s?|which|running|active|current|"
+        r"queued|jobs?|experiments?|runs|training|tuning|things|work|is|are))*)"
+        r"|\b(?:cancel|stop|kill|abort|terminate|halt)\s+(?:every|each)\s+(?:running\s+)?"
+        r"(?:job|experiment|run)\b"
+    ),
     "cancel": re.compile(
         r"\b(?:cancel|stop|kill|abort|terminate|halt)\b(?:\s+(?:the|my|that|this|running|current|"
         r"active|tuning|training|experiment)){0,3}\s+(?:job\b|#?\d|experiment\b|training\b|"
@@ -181,6 +206,8 @@ _SIGNALS: dict[str, re.Pattern[str]] = {
         r"(?:\w+\s+)?(?:runs?|models?|results?|scores?)\b"
         r"|\b(?:list|show|find|get|search|which|what|all|my|any)\b(?:\s+\w+){0,3}?\s+runs\b"
         r"|\bruns\s+(?:of|in|from|under|since)\b|^\W*runs\W*$|\bhow\s+many\s+runs\b"
+        r"|\b(?:which|what)\s+(?:\w+\s+)?(?:runs?|experiments?|models?|trials?)\s+(?:had|has|have|"
+        r"got|gave|scored|reached|achieved|with)\b"
     ),
     "runs": re.compile(r"\bruns?\b"),
     "jobs": re.compile(
@@ -188,8 +215,10 @@ _SIGNALS: dict[str, re.Pattern[str]] = {
         r"\s+jobs\b|^\W*jobs\W*$|\bwhat(?:'s|\s+is)\s+running\b"
     ),
     "status": re.compile(
-        r"\bstatus\b|\bprogress\b|\bhow(?:'s|\s+is|\s+are)\s+(?:the\s+|my\s+|that\s+)?"
-        r"(?:job|it|things|training|tuning)\b|\bis\s+(?:the\s+|my\s+)?job\b"
+        r"\bstatus\b|\bprogress\b|\bhow(?:'s|\s+is|\s+are)\s+(?:the\s+|my\s+|our\s+|that\s+|"
+        r"this\s+)?(?:jobs?|it|things|training|tuning|experiments?|runs?|sweep|study)\b"
+        r"|\bis\s+(?:the\s+|my\s+)?job\b|\bhow\s+far\s+along\b"
+        r"|\b(?:is|are)\s+(?:it|they|the\s+\w+|my\s+\w+)\s+(?:done|finished|still\s+running)\b"
     ),
     "datasets": re.compile(
         r"\b(?:list|show|which|what|available|all|any|our)\b(?:\s+\w+){0,3}?\s+(?:datasets|"
@@ -197,6 +226,13 @@ _SIGNALS: dict[str, re.Pattern[str]] = {
     ),
     "help": re.compile(r"\bhelp\b|\bwhat\s+can\s+you\s+do\b"),
 }
+
+
+_EXTREME = re.compile(
+    r"\b(?:(?P<low>lowest|smallest|minimum|min|least|lower)|highest|largest|maximum|max|greatest"
+    r"|biggest|higher)\b"
+)
+"""A metric's extreme in a run query: "the lowest rmse", "the highest AUC"."""
 
 
 def parse(
@@ -243,9 +279,11 @@ def parse(
         return found.intent("help")
     signals = _Signals.read(scan)
     job = take_job_id(scan)
+    for name, (message, span) in take_rejected(scan).items():
+        found.rejected[name], found.spans[f"rejected.{name}"] = message, span
     metric_key = take_metric_key(scan) if signals.history else None
     _take_values(scan, found)
-    action = _choose(signals, found.fields, run_ids, job, metric_key, since)
+    action = _choose(signals, found.fields or found.rejected, run_ids, job, metric_key, since)
     return _finish(
         action, found, scan, run_ids=run_ids, job=job, metric_key=metric_key, since=since
     )
@@ -256,6 +294,7 @@ class _Found:
 
     def __init__(self, deploy: list[str]):
         self.deploy = deploy
+        self.rejected: dict[str, str] = {}
         self.fields: dict[str, Any] = {}
         self.spans: dict[str, str] = {}
 
@@ -268,6 +307,7 @@ class _Found:
             action=action,
             fields=self.fields,
             deploy_requested=self.deploy,
+            rejected=self.rejected,
             spans=self.spans,
             **extra,
         )
@@ -298,17 +338,21 @@ def _take_values(scan: Scan, found: _Found) -> None:
 
 def _choose(
     signals: _Signals,
-    fields: dict[str, Any],
+    fields: Mapping[str, Any],
     run_ids: list[str],
     job: tuple[str, str] | None,
     metric_key: tuple[str, str] | None,
     since: tuple[datetime, str] | None,
 ) -> Action:
     """Pick the action; the earlier a rule, the more specific the request it recognises."""
+    if signals.cancel_all:
+        return "cancel_all_jobs"
     if signals.cancel:
         return "cancel_job"
     if signals.reproduce and run_ids:
         return "reproduce_run"
+    if signals.status and not fields and not run_ids:  # "how far along is the sweep?"
+        return "job_status"
     if signals.strong:
         return "run_experiment"
     if run_ids or (signals.history and metric_key):
@@ -317,12 +361,15 @@ def _choose(
         return "compare_runs" if signals.compare else "show_run"
     if signals.query or (since and signals.runs):
         return "query_runs"
-    if signals.weak and fields.keys() & {"dataset", "model"}:
+    # "baseline only: xgboost on churn v2" asks for a run as much as "run xgboost on churn v2".
+    if (signals.weak or "optimize" in fields) and fields.keys() & {"dataset", "model"}:
         return "run_experiment"
     return _choose_other(signals, fields, job)
 
 
-def _choose_other(signals: _Signals, fields: dict[str, Any], job: tuple[str, str] | None) -> Action:
+def _choose_other(
+    signals: _Signals, fields: Mapping[str, Any], job: tuple[str, str] | None
+) -> Action:
     if job or (signals.status and not signals.jobs):
         return "job_status"
     if signals.jobs:
@@ -349,6 +396,9 @@ def _finish(
     if action in _NO_REQUEST:
         found.fields.clear()
         found.spans.clear()
+    if action not in ("run_experiment", "answer"):
+        found.rejected.clear()
+        found.spans = {k: v for k, v in found.spans.items() if not k.startswith("rejected.")}
     if action in RUN_QUERIES:
         if "experiment" in found.fields:
             extra["experiment"] = found.fields.pop("experiment")
@@ -362,6 +412,11 @@ def _finish(
         order = find_order(scan)
         if order:
             extra["order"], found.spans["order"] = order
+        extreme = _EXTREME.search(scan.work)
+        if extreme and "metric" in found.fields:
+            way = "ASC" if extreme["low"] else "DESC"
+            extra["order_by"] = f"metrics.valid_{found.fields['metric']} {way}"
+            found.spans["order_by"] = scan.group(extreme, 0)
     if action in ("cancel_job", "job_status") and job:
         extra["job_id"], found.spans["job_id"] = job
     return found.intent(action, **extra)

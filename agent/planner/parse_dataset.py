@@ -20,7 +20,8 @@ _NOT_A_NAME = frozenset(
     "namespace model models column label release big large small huge tiny public private clean "
     "raw old original updated sample toy given following above bundled default "
     "python xgboost xgb lightgbm lgbm lgb mlflow optuna sklearn scikit-learn pandas numpy "
-    "kubernetes k8s trialrun api cuda".split()
+    "kubernetes k8s trialrun api cuda meant mean means try make made instead rather actually "
+    "sorry".split()
 )
 _SOFTWARE = frozenset(
     "python py xgboost xgb lightgbm lgbm lgb mlflow optuna sklearn scikit-learn pandas numpy cuda "

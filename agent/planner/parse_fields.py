@@ -76,7 +76,7 @@ _EXPERIMENT = (
 _NOT_AN_EXPERIMENT = frozenset(
     "the a an new same this that my our existing default current mlflow with on for to and in of "
     "using is was run runs tracking id ids name names it its which what where whose has had from "
-    "by at as or".split()
+    "by at as or doing going done running finished".split()
 )
 
 _APPROVE = re.compile(

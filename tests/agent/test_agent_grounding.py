@@ -11,7 +11,7 @@ import json
 from agent.context import AgentContext
 from agent.conversation import Conversation
 
-ALL_MISSING = ["version", "metric", "budget.trials", "budget.seconds", "seeds"]
+ALL_MISSING = ["version", "metric", "budget", "seeds"]
 INVENTED = {"dataset": "churn_dataset", "version": "v1.0", "seeds": [42]}
 
 
@@ -57,7 +57,7 @@ def test_invented_values_are_asked_for_in_one_question_and_nothing_runs_until_an
     assert runs_when_asked == [0]  # nothing was computed before the answer
     [(question, missing)] = someone.asked
     assert missing == ALL_MISSING
-    for wanted in ("version", "primary metric", "trial budget", "time budget", "seeds"):
+    for wanted in ("version", "primary metric", "trials, a time limit or both", "seeds"):
         assert wanted in question
 
     [report] = turn.reports

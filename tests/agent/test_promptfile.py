@@ -46,7 +46,7 @@ def test_kubernetes_runtime_form_is_accepted():
 def test_missing_inputs_are_listed_each_by_name():
     text = "---\ndataset: churn\nbudget: {trials: 4}\n---\n"
     _, missing = front_matter_draft(read_prompt_file(write(text)))
-    assert missing == ["version", "metric", "budget.seconds", "seeds"]
+    assert missing == ["version", "metric", "seeds"]
 
 
 @pytest.mark.parametrize(

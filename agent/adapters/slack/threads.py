@@ -26,6 +26,7 @@ from agent.adapters.slack.poster import Poster
 from agent.adapters.slack.progress import ExperimentProgress
 from agent.adapters.slack.settings import SlackSettings
 from agent.adapters.slack.store import SlackStore, Thread
+from agent.outcome import NeedsApproval, NeedsInput
 from tools.jobs.model import JobState
 
 log = logging.getLogger("trialrun.slack")
@@ -350,9 +351,11 @@ class ThreadRunner:
                 f"{report.title}: {report.status}",
                 blocks=render_slack(report, mlflow_ui=self.settings.mlflow_ui),
             )
-        if turn.reports or turn.unanswered or turn.awaiting or not turn.answer:
+        # The responder posted the question or the plan for approval; reports speak for a run.
+        if turn.reports or isinstance(turn.outcome, NeedsInput | NeedsApproval):
             return
-        self._say(thread, _as_message(turn.answer))
+        if turn.answer:
+            self._say(thread, _as_message(turn.answer))
 
     def _say(self, thread: Thread, text: str) -> None:
         self.poster.post(thread.channel, thread.thread_ts, text)

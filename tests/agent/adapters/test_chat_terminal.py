@@ -73,11 +73,11 @@ def quit_chat(child: pexpect.spawn) -> int:
 def test_a_request_is_completed_approved_run_and_reported_at_the_prompt():
     child = spawn_chat(TRIALRUN_APPROVE_TRIALS="2")
 
-    child.sendline("tune lightgbm on breast_cancer v1 for AUC, 4 trials, seeds 1 and 2")
+    child.sendline("tune lightgbm on breast_cancer v1 for AUC, seeds 1 and 2")
     child.expect_exact("What should I use?")
-    assert "time budget" in shown(child)
+    assert "trials, a time limit or both" in shown(child)
     child.expect_exact("answer>")
-    child.sendline("20 seconds")
+    child.sendline("4 trials in 20 seconds")
     child.expect_exact("Approve this plan?")
     assert "4 trials is over 2" in shown(child)
     child.send("y")
@@ -98,7 +98,7 @@ def test_a_request_is_completed_approved_run_and_reported_at_the_prompt():
 
     assert quit_chat(child) == ExitCode.OK
     history = (Path(".trialrun") / "chat_history").read_text()
-    assert "tune lightgbm on breast_cancer v1" in history and "20 seconds" in history
+    assert "tune lightgbm on breast_cancer v1" in history and "4 trials in 20 seconds" in history
 
 
 def test_ctrl_c_cancels_the_running_experiment_and_the_chat_goes_on():
@@ -163,8 +163,8 @@ def test_piped_input_is_read_line_by_line():
         [
             "/help",
             "list datasets",
-            "tune lightgbm on breast_cancer v1 for AUC, 4 trials, seeds 1 and 2",
-            "20 seconds",
+            "tune lightgbm on breast_cancer v1 for AUC, seeds 1 and 2",
+            "4 trials, 20 seconds",
             "no",
             "/quit",
         ]
@@ -182,6 +182,6 @@ def test_piped_input_is_read_line_by_line():
     out = done.stdout
     assert "/runs" in out and "I never deploy" in out  # the help
     assert "breast_cancer" in out and "wine" in out  # the datasets
-    assert "time budget" in out and "4 trials is over 2" in out
+    assert "trials, a time limit or both" in out and "4 trials is over 2" in out
     assert "Not approved: nothing was run." in out
     assert parent_runs() == []

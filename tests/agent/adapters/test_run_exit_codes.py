@@ -46,7 +46,7 @@ def test_unknown_option_is_two(capsys):
 def test_missing_inputs_are_three_and_listed(examples_catalog, capsys):
     code, out = run("---\ndataset: diabetes\n---\n", capsys, "--report-json", "r.json")
     assert code == ExitCode.MISSING_INPUTS == 3
-    missing = ["version", "metric", "budget.trials", "budget.seconds", "seeds"]
+    missing = ["version", "metric", "budget", "seeds"]
     assert f"missing required inputs: {', '.join(missing)}" in out
     assert json.loads(Path("r.json").read_text())["plan"]["missing"] == missing
 

@@ -48,6 +48,8 @@ def test_phrasing(case: dict[str, Any]) -> None:
     assert intent.metric_key == case.get("metric_key")
     assert intent.experiment == case.get("experiment")
     assert intent.order == case.get("order")
+    assert intent.order_by == case.get("order_by")
+    assert sorted(intent.rejected) == sorted(case.get("rejected", []))
     since = case.get("since")
     assert intent.since == (datetime.fromisoformat(since) if since else None)
 
