@@ -5,6 +5,8 @@ validate data → baseline → tune (when optimising) → final training → ver
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -21,6 +23,8 @@ from agent.pipeline.verify import (
 )
 from agent.report.model import Report
 from agent.request import ExperimentRequest
+from tools.jobs.inprocess import InProcessJob
+from tools.jobs.model import JobSpec, JobState
 
 
 def verify(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
@@ -114,6 +118,11 @@ def run_pipeline(request: ExperimentRequest, context: PipelineContext | None = N
     The tracking store (and the Optuna storage, when tuning) is checked first: one that does not
     answer stops the request before any run exists, within the store timeouts.
 
+    Every experiment is a job. One that does not run as a job already (``--detach`` sets
+    ``context.job_id``) is recorded as a job of this process (:mod:`tools.jobs.inprocess`) for
+    as long as it runs: ``trialrun jobs list`` shows it, ``trialrun jobs cancel`` stops it from
+    another shell, and a process killed outright leaves a record the next command settles.
+
     Example:
         >>> report = run_pipeline(request)  # doctest: +SKIP
         >>> report.status
@@ -126,5 +135,42 @@ def run_pipeline(request: ExperimentRequest, context: PipelineContext | None = N
 
     check_stores(optuna=request.optimize)
     context = context or PipelineContext()
+    if context.job_id is not None:
+        return _invoke(request, context)
+    with InProcessJob(_job_spec(request), cancel=context.cancel) as job:
+        context.job_id = job.job_id
+        try:
+            report = _invoke(request, context)
+        finally:
+            context.job_id = None
+        state, reason = JOB_ENDS.get(report.status, (JobState.FAILED, None))
+        if report.failure is not None and state != JobState.SUCCEEDED:
+            reason = f"{report.failure.node}: {report.failure.message}"[:500]
+        job.end(state, reason=reason)
+    return report
+
+
+JOB_ENDS: dict[str, tuple[JobState, str | None]] = {
+    "succeeded": (JobState.SUCCEEDED, None),
+    "cancelled": (JobState.CANCELLED, "cancelled"),
+    "refused": (JobState.FAILED, "refused"),
+}
+"""A report's status -> how its in-process job ends (anything else: FAILED)."""
+
+
+def _invoke(request: ExperimentRequest, context: PipelineContext) -> Report:
     final = build_graph().invoke({"request": request}, context=context)
-    return final["report"]
+    report: Report = final["report"]
+    return report
+
+
+def _job_spec(request: ExperimentRequest) -> JobSpec:
+    from tools.tracking.redact import redact
+
+    experiment = redact(request.experiment_name)
+    return JobSpec(
+        name=f"run {experiment}"[:40],
+        command=["trialrun", *(redact(arg) for arg in sys.argv[1:])] or ["trialrun"],
+        labels={"experiment": experiment},
+        workdir=os.getcwd(),
+    )
