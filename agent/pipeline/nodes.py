@@ -231,5 +231,6 @@ def final_training(state: PipelineState, runtime: Runtime[PipelineContext]) -> d
                 *([study.best_outcome] if study and study.best_outcome else []),
             ],
         )
+    steps.record_best(state["parent"], study)
     state["parent"].writer.finish("FINISHED")
     return {"finals": finals, "status": "succeeded"}
