@@ -21,10 +21,11 @@ from agent.pipeline.verify import (
     check_training_run,
     check_trials,
 )
-from agent.report.model import Report
+from agent.report.model import Check, Report
 from agent.request import ExperimentRequest
 from tools.jobs.inprocess import InProcessJob
 from tools.jobs.model import JobSpec, JobState
+from tools.tuning.experiment import record_best
 
 
 def verify(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
@@ -35,11 +36,8 @@ def verify(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str,
     runtime.context.emit("stage", name="verify", detail=parent.run_id)
     request, digest = state["request"], state["data"].entry.sha256
     status = state.get("status", "failed")
-    expected = {"succeeded": "FINISHED", "cancelled": "KILLED"}.get(status, "FAILED")
-    checks, parent_data = check_parent(parent.run_id, expected_status=expected, digest=digest)
+    checks: list[Check] = []
     readback: dict[str, dict[str, Any]] = {}
-    if parent_data is not None:
-        readback[parent.run_id] = parent_data
     for role, outcomes in (
         ("baseline", state.get("baselines", [])),
         ("final", state.get("finals", [])),
@@ -65,7 +63,16 @@ def verify(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str,
     study = state.get("study")
     if study is not None:
         checks.extend(check_trials(parent.experiment_id, parent.run_id, study.counts))
-    return {"checks": checks, "readback": readback}
+    if status == "succeeded":
+        # Closed only now: a process killed while verifying leaves the parent RUNNING, so the
+        # request asked again resumes it instead of counting it done and starting anew.
+        record_best(parent, study)
+        parent.writer.finish("FINISHED")
+    expected = {"succeeded": "FINISHED", "cancelled": "KILLED"}.get(status, "FAILED")
+    found, parent_data = check_parent(parent.run_id, expected_status=expected, digest=digest)
+    if parent_data is not None:
+        readback = {parent.run_id: parent_data, **readback}
+    return {"checks": [*found, *checks], "readback": readback}
 
 
 def report(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
