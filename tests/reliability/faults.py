@@ -172,3 +172,48 @@ def store_state(directory: Path) -> StoreState:
             if r.data.tags.get("trialrun.role") == "parent"
         ],
     )
+
+
+def stop_detached_at(directory: Path, stage: str, *, timeout: float = 120.0) -> str:
+    """Submit the prompt file with ``--detach``, ``kill -9`` its run once ``stage`` begins.
+
+    The job's wrapper lives on and records how the run ended, as it would after an OOM kill.
+
+    Returns:
+        The job id.
+    """
+    from tools.jobs import process
+    from tools.jobs.store import JobStore
+
+    submitted = subprocess.run(
+        [sys.executable, "-m", "agent.adapters.cli", "run", "p.md", "--detach"],
+        cwd=directory,
+        env=trialrun_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    found = re.search(r"Submitted job (j-[0-9a-f]{6})", submitted.stdout)
+    assert found, submitted.stdout + submitted.stderr
+    job = JobStore(directory / ".trialrun" / "jobs.db").get(found.group(1))
+    log = Path(job.handle["log_path"])
+    end = time.monotonic() + timeout
+    while not any(STAGES[stage](line) for line in _lines(log)):
+        assert time.monotonic() < end, f"stage {stage!r} never began:\n{log.read_text()[-3000:]}"
+        time.sleep(0.02)
+    members = process.group_members(job.handle["pgid"], job.handle["start_time"])
+    for pid in members:
+        if pid != job.handle["pid"]:
+            os.kill(pid, signal.SIGKILL)
+    while process.group_members(job.handle["pgid"], job.handle["start_time"]):
+        assert time.monotonic() < end + 30, "the killed job's process group did not end"
+        time.sleep(0.05)
+    return job.id
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return []

@@ -16,7 +16,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from faults import STAGES, start, stop_at, store_state, write_prompt
+from faults import STAGES, start, stop_at, stop_detached_at, store_state, write_prompt
 
 from agent.adapters.cli import main
 from tools.jobs.model import JobState
@@ -96,6 +96,31 @@ def test_kill_9_in_the_foreground_at_each_stage_is_settled_and_resumed_whole(
     if before.parents:
         assert [run_id for run_id, _ in after.parents] == [before.parents[0][0]]  # resumed
         assert after.parents[0][1] == "FINISHED"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_kill_9_of_a_detached_run_at_each_stage_is_settled_by_jobs_list_and_resumed_whole(
+    workdir, capsys, stage
+):
+    job_id = stop_detached_at(workdir, stage)
+    before = store_state(workdir)
+
+    assert main(["jobs", "list"]) == 0  # the command the issue saw leave runs RUNNING
+    listing = capsys.readouterr().out
+    job = JobStore().get(job_id)
+    assert job.state == JobState.FAILED and job.reason == "killed by SIGKILL", listing
+    assert job.settled_at is not None
+    settled = store_state(workdir)
+    assert settled.running_runs == [] and settled.running_trials == []
+
+    report = rerun_to_the_end(capsys)
+    after = store_state(workdir)
+    assert report["status"] == "succeeded"
+    assert len(after.finished_trials) == TRIALS and after.duplicated_trials == 0
+    assert {n: after.finished_trials[n] for n in before.finished_trials} == before.finished_trials
+    if before.parents:
+        assert [run_id for run_id, _ in after.parents] == [before.parents[0][0]]
 
 
 def test_interrupted_again_and_again_it_still_ends_with_its_budget_exactly(workdir, capsys):
