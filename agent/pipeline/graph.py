@@ -24,6 +24,7 @@ from agent.pipeline.verify import (
 from agent.report.model import Check, Report
 from agent.request import ExperimentRequest
 from tools.jobs.inprocess import InProcessJob
+from tools.jobs.lifecycle import settle
 from tools.jobs.model import JobSpec, JobState
 from tools.tuning.experiment import record_best
 
@@ -153,7 +154,11 @@ def run_pipeline(request: ExperimentRequest, context: PipelineContext | None = N
         state, reason = JOB_ENDS.get(report.status, (JobState.FAILED, None))
         if report.failure is not None and state != JobState.SUCCEEDED:
             reason = f"{report.failure.node}: {report.failure.message}"[:500]
-        job.end(state, reason=reason)
+        ended = job.end(state, reason=reason)
+    if ended.state != JobState.SUCCEEDED and not ended.cancelled_at:
+        # What the failed or cancelled run could not close (a store that went away) is settled
+        # now, or, while a store stays down, by the next trialrun command.
+        settle(ended)
     return report
 
 
