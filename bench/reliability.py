@@ -3,17 +3,24 @@
 Runs every case of ``tests/reliability/`` (in-process, as the tests do), then one experiment with
 secrets and personal data planted in every input a prompt file and the catalog have, and scans
 every byte it left (MLflow store, artifacts, Optuna storage, trialrun's home, reports, output);
-then times how long ``trialrun run`` takes to refuse stores that cannot be used.
+then times how long ``trialrun run`` takes to refuse stores that cannot be used; then stops real
+``trialrun run`` processes at every stage (``kill -9`` in the foreground and detached, SIGINT),
+lets ``trialrun jobs list`` settle them and runs the file again, counting what was left RUNNING
+and the trials lost or run twice; then runs eight experiments at once on one store.
 
-    python bench/reliability.py            # everything (about ten minutes on two cores)
-    python bench/reliability.py --no-corpus
+    python bench/reliability.py            # everything (about twenty minutes on two cores)
+    python bench/reliability.py --no-corpus --no-load
+    python bench/reliability.py --postgres  # the load also on PostgreSQL at 127.0.0.1:5432
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -25,7 +32,31 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "reliability"))
 
 from cases import all_cases, front  # noqa: E402
+from faults import (  # noqa: E402
+    STAGES,
+    start,
+    stop_at,
+    stop_detached_at,
+    store_state,
+    trialrun_env,
+    write_prompt,
+)
 from harness import Case, judge, leak_scan, make_template, run_case  # noqa: E402
+
+from tools.jobs.store import JobStore  # noqa: E402
+
+FAULT_TRIALS = 5
+LOAD_PROCESSES = 8
+LOAD_PROMPT = """---
+dataset: breast_cancer
+version: v1
+model: lightgbm
+metric: roc_auc
+budget: {{trials: 3, seconds: 240, cpus: 1}}
+seeds: [1]
+experiment: load-{index}
+---
+"""
 
 
 def corpus(root: Path) -> None:
@@ -122,9 +153,97 @@ def refusal_times(root: Path) -> None:
     print("(defaults: connect 3 s, read 5 s; TRIALRUN_STORE_CONNECT_TIMEOUT/_READ_TIMEOUT)")
 
 
+def _trialrun(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent.adapters.cli", *args],
+        cwd=directory,
+        env=trialrun_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+def faults(root: Path) -> None:
+    """Stop a run at each stage, settle it with ``trialrun jobs list``, run the file again."""
+    template = make_template(root / "fault-template")
+    scenarios = [(face, stage) for face in ("foreground", "detached") for stage in STAGES]
+    scenarios.append(("foreground SIGINT", "trial"))
+    print(
+        "\n| fault | stage | runs RUNNING after | trials RUNNING after | resumed | lost | twice |"
+    )
+    print("|---|---|---:|---:|---|---:|---:|")
+    for index, (face, stage) in enumerate(scenarios):
+        directory = root / f"fault-{index}"
+        shutil.copytree(template, directory)
+        write_prompt(directory, FAULT_TRIALS)
+        if face == "detached":
+            stop_detached_at(directory, stage)
+        else:
+            sig = signal.SIGINT if "SIGINT" in face else signal.SIGKILL
+            stop_at(directory, stage, sig=sig)
+        _trialrun(directory, "jobs", "list")
+        settled = store_state(directory)
+        again = _trialrun(directory, "run", "p.md")
+        after = store_state(directory)
+        resumed = "yes" if len({run_id for run_id, _ in after.parents}) == 1 else "no (new)"
+        lost = FAULT_TRIALS - len(after.finished_trials)
+        if again.returncode != 0:
+            resumed = f"exit {again.returncode}"
+        kind = "kill -9 " + face if face != "foreground SIGINT" else "SIGINT foreground"
+        print(
+            f"| {kind} | {stage} | {len(settled.running_runs)} | {len(settled.running_trials)} "
+            f"| {resumed} | {lost} | {after.duplicated_trials} |"
+        )
+
+
+def load(root: Path, storages: dict[str, str]) -> None:
+    """Run eight experiments at once on one store; count how they ended."""
+    template = make_template(root / "load-template")
+    print("\n| 8 runs at once took | Optuna storage | succeeded | failed, said why | lost |")
+    print("|---|---|---:|---:|---:|")
+    for label, storage in storages.items():
+        directory = root / f"load-{label}"
+        shutil.copytree(template, directory)
+        env_storage = {"TRIALRUN_OPTUNA_STORAGE": storage} if storage else {}
+        os.environ.update(env_storage)
+        started = time.monotonic()
+        try:
+            runs = []
+            for index in range(LOAD_PROCESSES):
+                (directory / f"p{index}.md").write_text(LOAD_PROMPT.format(index=index))
+                runs.append(start(directory, "run", f"p{index}.md"))
+            codes = [run.process.wait(timeout=900) for run in runs]
+        finally:
+            for name in env_storage:
+                os.environ.pop(name)
+        _trialrun(directory, "jobs", "list")
+        ended = [
+            j for j in JobStore(directory / ".trialrun" / "jobs.db").list() if j.state.finished
+        ]
+        said_why = sum(
+            code != 0 and "Traceback" not in run.text() and "error" in run.text().lower()
+            for code, run in zip(codes, runs, strict=True)
+        )
+        print(
+            f"| {time.monotonic() - started:.0f} s | {label} | {codes.count(0)} | {said_why} "
+            f"| {LOAD_PROCESSES - len(ended)} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-corpus", action="store_true", help="skip the corpus")
+    parser.add_argument("--no-faults", action="store_true", help="skip the fault runs")
+    parser.add_argument("--no-load", action="store_true", help="skip the concurrent runs")
+    parser.add_argument(
+        "--postgres",
+        default="",
+        nargs="?",
+        const="postgresql+psycopg2://postgres@127.0.0.1:5432/test",
+        help="also load PostgreSQL (this URL, default the local test database)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory(prefix="trialrun-reliability-") as tmp:
@@ -133,6 +252,10 @@ def main() -> None:
             corpus(root)
         leaks(root)
         refusal_times(root)
+        if not args.no_faults:
+            faults(root)
+        if not args.no_load:
+            load(root, {"SQLite": "", **({"PostgreSQL": args.postgres} if args.postgres else {})})
 
 
 if __name__ == "__main__":

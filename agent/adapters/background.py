@@ -31,13 +31,16 @@ def err(message: str) -> None:
 def recover_at_start() -> None:
     """Settle jobs, trials and runs a killed trialrun process left RUNNING; say what changed.
 
-    Cheap when no job is on record. A job store that cannot be read is reported, not fatal: the
-    command goes on without recovery.
+    Cheap when no job is on record, and nothing is created when there is no job store yet. A job
+    store that cannot be read is reported, not fatal: the command goes on without recovery.
     """
+    from tools import settings
     from tools.errors import TrialrunError
     from tools.jobs.recovery import recover
 
     try:
+        if not (settings.home() / "jobs.db").exists():
+            return
         lines = recover()
     except (TrialrunError, sqlite3.Error, OSError) as exc:
         err(f"trialrun: could not check for jobs left by a crash: {exc}")

@@ -57,10 +57,9 @@ def run(
     ] = False,
 ) -> int:
     """Run experiments from prompt files and print their reports (the CI mode)."""
-    from agent.adapters.background import detach_files, recover_at_start
+    from agent.adapters.background import detach_files
     from agent.adapters.batch import run_files
 
-    recover_at_start()
     if detach and not dry_run:
         raise typer.Exit(
             detach_files(files, report_md=report_md, report_json=report_json, model=model)
@@ -159,6 +158,9 @@ def reproduce(
 app.add_typer(slack_cli.app, name="slack")
 
 
+SETTLES_ITSELF = {"worker", "stage"}
+"""Commands that recover at their own start (a worker, once it knows its task)."""
+
 MAX_MESSAGE_CHARS = 2000
 """The longest error message printed: enough for any one problem, never a whole file."""
 
@@ -185,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
             error(problem)
         if problems:
             return int(ExitCode.USAGE)
+    if args and args[0] not in SETTLES_ITSELF and not {"--help", "-h"} & set(args):
+        from agent.adapters.background import recover_at_start
+
+        # Whatever the command, first settle what a killed trialrun process left RUNNING.
+        recover_at_start()
     try:
         with redacted_output():
             result = app(args=args, prog_name="trialrun", standalone_mode=False)

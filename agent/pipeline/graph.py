@@ -5,6 +5,8 @@ validate data → baseline → tune (when optimising) → final training → ver
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -19,8 +21,12 @@ from agent.pipeline.verify import (
     check_training_run,
     check_trials,
 )
-from agent.report.model import Report
+from agent.report.model import Check, Report
 from agent.request import ExperimentRequest
+from tools.jobs.inprocess import InProcessJob
+from tools.jobs.lifecycle import settle
+from tools.jobs.model import JobSpec, JobState
+from tools.tuning.experiment import record_best
 
 
 def verify(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
@@ -31,11 +37,8 @@ def verify(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str,
     runtime.context.emit("stage", name="verify", detail=parent.run_id)
     request, digest = state["request"], state["data"].entry.sha256
     status = state.get("status", "failed")
-    expected = {"succeeded": "FINISHED", "cancelled": "KILLED"}.get(status, "FAILED")
-    checks, parent_data = check_parent(parent.run_id, expected_status=expected, digest=digest)
+    checks: list[Check] = []
     readback: dict[str, dict[str, Any]] = {}
-    if parent_data is not None:
-        readback[parent.run_id] = parent_data
     for role, outcomes in (
         ("baseline", state.get("baselines", [])),
         ("final", state.get("finals", [])),
@@ -61,7 +64,16 @@ def verify(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str,
     study = state.get("study")
     if study is not None:
         checks.extend(check_trials(parent.experiment_id, parent.run_id, study.counts))
-    return {"checks": checks, "readback": readback}
+    if status == "succeeded":
+        # Closed only now: a process killed while verifying leaves the parent RUNNING, so the
+        # request asked again resumes it instead of counting it done and starting anew.
+        record_best(parent, study)
+        parent.writer.finish("FINISHED")
+    expected = {"succeeded": "FINISHED", "cancelled": "KILLED"}.get(status, "FAILED")
+    found, parent_data = check_parent(parent.run_id, expected_status=expected, digest=digest)
+    if parent_data is not None:
+        readback = {parent.run_id: parent_data, **readback}
+    return {"checks": [*found, *checks], "readback": readback}
 
 
 def report(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
@@ -114,6 +126,11 @@ def run_pipeline(request: ExperimentRequest, context: PipelineContext | None = N
     The tracking store (and the Optuna storage, when tuning) is checked first: one that does not
     answer stops the request before any run exists, within the store timeouts.
 
+    Every experiment is a job. One that does not run as a job already (``--detach`` sets
+    ``context.job_id``) is recorded as a job of this process (:mod:`tools.jobs.inprocess`) for
+    as long as it runs: ``trialrun jobs list`` shows it, ``trialrun jobs cancel`` stops it from
+    another shell, and a process killed outright leaves a record the next command settles.
+
     Example:
         >>> report = run_pipeline(request)  # doctest: +SKIP
         >>> report.status
@@ -126,5 +143,46 @@ def run_pipeline(request: ExperimentRequest, context: PipelineContext | None = N
 
     check_stores(optuna=request.optimize)
     context = context or PipelineContext()
+    if context.job_id is not None:
+        return _invoke(request, context)
+    with InProcessJob(_job_spec(request), cancel=context.cancel) as job:
+        context.job_id = job.job_id
+        try:
+            report = _invoke(request, context)
+        finally:
+            context.job_id = None
+        state, reason = JOB_ENDS.get(report.status, (JobState.FAILED, None))
+        if report.failure is not None and state != JobState.SUCCEEDED:
+            reason = f"{report.failure.node}: {report.failure.message}"[:500]
+        ended = job.end(state, reason=reason)
+    if ended.state != JobState.SUCCEEDED and not ended.cancelled_at:
+        # What the failed or cancelled run could not close (a store that went away) is settled
+        # now, or, while a store stays down, by the next trialrun command.
+        settle(ended)
+    return report
+
+
+JOB_ENDS: dict[str, tuple[JobState, str | None]] = {
+    "succeeded": (JobState.SUCCEEDED, None),
+    "cancelled": (JobState.CANCELLED, "cancelled"),
+    "refused": (JobState.FAILED, "refused"),
+}
+"""A report's status -> how its in-process job ends (anything else: FAILED)."""
+
+
+def _invoke(request: ExperimentRequest, context: PipelineContext) -> Report:
     final = build_graph().invoke({"request": request}, context=context)
-    return final["report"]
+    report: Report = final["report"]
+    return report
+
+
+def _job_spec(request: ExperimentRequest) -> JobSpec:
+    from tools.tracking.redact import redact
+
+    experiment = redact(request.experiment_name)
+    return JobSpec(
+        name=f"run {experiment}"[:40],
+        command=["trialrun", *(redact(arg) for arg in sys.argv[1:])] or ["trialrun"],
+        labels={"experiment": experiment},
+        workdir=os.getcwd(),
+    )

@@ -201,7 +201,7 @@ def tune(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, A
 
 @guarded("final_training")
 def final_training(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
-    """Train the chosen configuration once per seed (a Job on Kubernetes), close the parent."""
+    """Train the chosen configuration once per seed (a Job on Kubernetes)."""
     context = runtime.context
     context.emit("stage", name="final training", detail=f"seeds {state['request'].seeds}")
     study = state.get("study")
@@ -231,5 +231,5 @@ def final_training(state: PipelineState, runtime: Runtime[PipelineContext]) -> d
                 *([study.best_outcome] if study and study.best_outcome else []),
             ],
         )
-    state["parent"].writer.finish("FINISHED")
+    # verify closes the parent once it has read everything back.
     return {"finals": finals, "status": "succeeded"}

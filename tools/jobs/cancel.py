@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from tools.jobs import inprocess, process
 from tools.jobs.base import Backend, load_backend
 from tools.jobs.finalize import attach_log
 from tools.jobs.lifecycle import cancel_in_progress
@@ -20,6 +21,8 @@ from tools.jobs.reconcile import reconcile
 from tools.jobs.store import JobStore, StaleJobError
 
 _SAVE_ATTEMPTS = 5
+IN_PROCESS_WAIT_SECONDS = 60.0
+"""How long a cancel waits for an experiment running inside a trialrun process to stop itself."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ def cancel(
     claimed = _claim(job_id, store, backend)
     if isinstance(claimed, CancelResult):
         return claimed
+    if inprocess.is_in_process(claimed):
+        return _cancel_in_process(claimed, store, reason)
     try:
         stopped = backend.cancel(claimed)
     except Exception:
@@ -80,6 +85,29 @@ def cancel(
     attach_log(final, backends=backends)
     lines = "\n".join(f"  - {line}" for line in what)
     return CancelResult(final, True, f"Cancelled job {job_id}:\n{lines}")
+
+
+def _cancel_in_process(claimed: Job, store: JobStore, reason: str) -> CancelResult:
+    # The experiment's process reads its record, sees the claim, stops within a boosting round,
+    # reports cancelled and records its end; wait for that, or for the process to be gone.
+    ended = process.wait_until(
+        lambda: store.get(claimed.id).state.finished or not inprocess.process_alive(claimed),
+        IN_PROCESS_WAIT_SECONDS,
+        interval=0.1,
+        tick=lambda: None,
+    )
+    current = store.get(claimed.id)
+    if current.state.finished:
+        stopped = current
+        what = [f"{_describe(current)} stopped itself and ended {current.state.value.upper()}"]
+    else:
+        note = "" if ended else f"; it had not stopped within {IN_PROCESS_WAIT_SECONDS:g} s"
+        stopped = current.transition(JobState.CANCELLED)
+        what = [f"{_describe(current)} → CANCELLED{note}"]
+    what += reconcile(stopped)
+    final = _record(claimed.id, store, stopped, what, reason)
+    lines = "\n".join(f"  - {line}" for line in what)
+    return CancelResult(final, True, f"Cancelled job {claimed.id}:\n{lines}")
 
 
 def _claim(job_id: str, store: JobStore, backend: Backend) -> Job | CancelResult:
@@ -132,6 +160,8 @@ def _noop(job: Job) -> CancelResult:
 
 
 def _describe(job: Job) -> str:
+    if inprocess.is_in_process(job):
+        return f"job {job.id} (in trialrun process {job.handle.get('pid', '?')})"
     if job.backend == "local":
         return f"local job {job.id} (process group {job.handle.get('pgid', '?')})"
     return (

@@ -17,6 +17,7 @@ from tools.jobs import process
 from tools.jobs.base import Backend, load_backend
 from tools.jobs.finalize import attach_log
 from tools.jobs.model import Job, JobSpec, JobState
+from tools.jobs.reconcile import mlflow_target, optuna_target, reconcile_fully
 from tools.jobs.store import JobStore, StaleJobError
 
 CANCEL_CLAIM = timedelta(minutes=5)
@@ -140,7 +141,43 @@ def refresh(
         return store.get(job_id)
     if saved.state.finished:
         attach_log(saved, backends=backends)
+        if saved.state != JobState.SUCCEEDED:
+            saved = settle(saved, store=store)
     return saved
+
+
+def settle(job: Job, *, store: JobStore | None = None) -> Job:
+    """Settle what a stopped job left RUNNING (trials FAIL, runs KILLED) and record it on the job.
+
+    Whoever sees a job end settles it, so a ``trialrun jobs list`` that notices a killed job
+    leaves nothing RUNNING behind it. Studies and runs that a job still running works on (a
+    resumed attempt of the same request) are left to it. When a store cannot be reached the
+    record stays unsettled, with what was tried, and the next trialrun command tries again.
+
+    Returns:
+        The record, with ``settled_what`` (and ``settled_at`` once everything was settled).
+    """
+    store = store or JobStore()
+    live = [
+        other
+        for other in store.list(states=(JobState.QUEUED, JobState.RUNNING), limit=1000)
+        if other.id != job.id
+    ]
+    lines, complete = reconcile_fully(
+        job,
+        skip_trials={target for other in live if (target := optuna_target(other))},
+        skip_runs={target for other in live if (target := mlflow_target(other))},
+    )
+    changes: dict[str, Any] = {"settled_what": lines}
+    if complete:
+        changes["settled_at"] = datetime.now(UTC)
+    for _ in range(_SAVE_ATTEMPTS):
+        current = store.get(job.id)
+        try:
+            return store.save(current.model_copy(update=changes))
+        except StaleJobError:
+            continue
+    return store.get(job.id)
 
 
 def wait(

@@ -23,7 +23,7 @@ from typing import Any
 
 from tools import settings
 from tools.errors import InputError, TrialrunError
-from tools.jobs import process
+from tools.jobs import inprocess, process
 from tools.jobs.model import Job, JobSpec, JobState
 
 _WRAPPER = Path(__file__).with_name("_wrapper.py")
@@ -31,6 +31,11 @@ _TAIL_BYTES = 1 << 20
 # The wrapper enforces deadlines and says so in the log; refresh() steps in only when it has not,
 # a little later (the wrapper was killed on its own, or its clock started late).
 _DEADLINE_SLACK_SECONDS = 2.0
+
+PROCESS_GONE = (
+    "its trialrun process ended without recording how (killed, e.g. kill -9, "
+    "or the machine restarted)"
+)
 
 # Wrappers this process started, by pid, so that any backend instance can reap them: an exited
 # child that nobody waits for stays a zombie until this process exits.
@@ -147,6 +152,10 @@ class LocalBackend:
         """
         if job.state.finished or not self._observable(job):
             return job
+        if inprocess.is_in_process(job):
+            if inprocess.process_alive(job):
+                return job  # it records its own end
+            return job.transition(JobState.FAILED, reason=PROCESS_GONE)
         if "pid" not in job.handle:
             return job.transition(JobState.FAILED, reason="never started (no process recorded)")
         # Liveness first, then the status: the wrapper writes the status before it exits, so a
@@ -171,6 +180,9 @@ class LocalBackend:
         """
         if job.state.finished:
             return job
+        if inprocess.is_in_process(job):
+            # Stopping it is its own business (it watches its record); see tools.jobs.cancel.
+            return job.transition(JobState.CANCELLED)
         if "pid" in job.handle and self._observable(job):
             self._stop(job)
         status = _read_status(job)
@@ -180,6 +192,11 @@ class LocalBackend:
         """Return up to ``tail`` last lines of the job's stdout and stderr."""
         path = job.handle.get("log_path")
         if not path:
+            if inprocess.is_in_process(job):
+                return (
+                    f"(job {job.id} runs in the foreground of trialrun process "
+                    f"{job.handle.get('pid')}: its output is where that process prints)"
+                )
             return ""
         return read_tail(Path(path), tail)
 

@@ -133,6 +133,10 @@ class Job(BaseModel):
     """Set while a cancel is in progress, so a concurrent refresh leaves the ending to it."""
     cancelled_at: datetime | None = None
     cancelled_what: list[str] = Field(default_factory=list)
+    settled_at: datetime | None = None
+    """When the trials and runs a stopped job left RUNNING were settled (FAIL, KILLED)."""
+    settled_what: list[str] = Field(default_factory=list)
+    """What settling changed, one line each; kept while settling could not finish."""
     handle: dict[str, Any] = Field(default_factory=dict)
     """Backend-specific: ``pid``, ``pgid``, ``log_path`` locally; ``job_name`` on Kubernetes."""
     revision: int = 0

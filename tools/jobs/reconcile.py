@@ -188,12 +188,28 @@ def reconcile(
         skip_trials: Optuna targets (see :func:`optuna_target`) a live job still works on.
         skip_runs: MLflow targets (see :func:`mlflow_target`) a live job still reports to.
     """
+    return reconcile_fully(job, skip_trials=skip_trials, skip_runs=skip_runs)[0]
+
+
+def reconcile_fully(
+    job: Job,
+    *,
+    skip_trials: Collection[tuple[str, str]] = (),
+    skip_runs: Collection[tuple[str, str]] = (),
+) -> tuple[list[str], bool]:
+    """Like :func:`reconcile`, and also say whether every store could be read and written.
+
+    A store that is down (a stopped tracking server or database) leaves the job unsettled, so
+    the next trialrun command tries again.
+    """
     lines: list[str] = []
+    complete = True
     trials = optuna_target(job)
     if trials is not None and trials not in skip_trials:
         try:
             lines += fail_running_trials(*trials, job_id=job.id)
         except Exception as exc:  # the job is stopped already: report, do not undo that
+            complete = False
             lines.append(f"optuna study {trials[1]!r} not reconciled: {type(exc).__name__}: {exc}")
     runs = mlflow_target(job)
     if runs is not None and runs not in skip_runs:
@@ -201,5 +217,6 @@ def reconcile(
         try:
             lines += kill_running_runs(*runs, only_job=only_job)
         except Exception as exc:
+            complete = False
             lines.append(f"mlflow run {runs[1]} not reconciled: {type(exc).__name__}: {exc}")
-    return lines
+    return lines, complete

@@ -2,10 +2,12 @@
 
 Run it when trialrun starts. Every job recorded QUEUED or RUNNING is observed again through its
 backend: a job that ended meanwhile gets its real outcome (a local job's wrapper wrote its exit
-status); a job with nothing left behind it becomes FAILED. For those jobs, the Optuna trials and
-MLflow runs still RUNNING are settled as a cancel would (trials FAIL, runs KILLED), unless a job
-that still runs works on the same study or run. Optuna re-samples FAIL trials when the study
-resumes, so no trial is lost and none that finished runs twice.
+status); a job with nothing left behind it becomes FAILED, an experiment whose trialrun process
+is gone (:mod:`tools.jobs.inprocess`) too. For those jobs, the Optuna trials and MLflow runs still
+RUNNING are settled as a cancel would (trials FAIL, runs KILLED), unless a job that still runs
+works on the same study or run; so are those of a job that ended earlier while a store was down.
+Optuna re-samples FAIL trials when the study resumes, so no trial is lost and none that finished
+runs twice.
 
 Scope: only what jobs on record name. Trials of in-process studies (no job) are Optuna's own
 heartbeat's business (``heartbeat_interval`` with ``fail_stale_trials``).
@@ -19,7 +21,6 @@ from tools.errors import TrialrunError
 from tools.jobs import lifecycle
 from tools.jobs.base import Backend
 from tools.jobs.model import Job, JobState
-from tools.jobs.reconcile import mlflow_target, optuna_target, reconcile
 from tools.jobs.store import JobStore
 
 MAX_JOBS = 1000
@@ -41,24 +42,20 @@ def recover(
     """
     store = store or JobStore()
     lines: list[str] = []
-    ended: list[Job] = []
-    live: list[Job] = []
     for job in store.list(states=(JobState.QUEUED, JobState.RUNNING), limit=MAX_JOBS):
         try:
             current = lifecycle.refresh(job.id, store=store, backends=backends)
         except TrialrunError as exc:
+            # Unknown: it stays unfinished, so nothing it may use is touched.
             lines.append(f"job {job.id} ({job.backend}) not checked: {exc}")
-            live.append(job)  # unknown: treat as live, so nothing it may use is touched
             continue
         if current.state.finished:
-            ended.append(current)
             lines.append(f"job {current.id} ({current.backend}) → {_outcome(current)}")
-        else:
-            live.append(current)
-    skip_trials = {target for job in live if (target := optuna_target(job))}
-    skip_runs = {target for job in live if (target := mlflow_target(job))}
-    for job in ended:
-        lines += reconcile(job, skip_trials=skip_trials, skip_runs=skip_runs)
+            lines += current.settled_what
+    # Jobs that ended while their trials or runs could not be settled (a store was down).
+    for job in store.list(states=(JobState.FAILED, JobState.CANCELLED), limit=MAX_JOBS):
+        if job.settled_at is None and not job.cancelled_at:
+            lines += lifecycle.settle(job, store=store).settled_what
     return lines
 
 

@@ -407,6 +407,14 @@ def record_optimization(parent: ParentRun, study: StudyOutcome) -> None:
     write_study_artifacts(parent.writer, study)
 
 
+def record_best(parent: ParentRun, study: StudyOutcome | None) -> None:
+    """Put the best trial's parameters on the parent, once the experiment has finished."""
+    from tools.tuning.report import write_best_params
+
+    if study is not None:
+        write_best_params(parent.writer, study)
+
+
 def tune(request: TuneRequest, *, cancel: threading.Event | None = None) -> TuneResult:
     """Run the whole experiment: baseline, then (when optimising) the study, then final models."""
     started = time.monotonic()
@@ -434,6 +442,7 @@ def tune(request: TuneRequest, *, cancel: threading.Event | None = None) -> Tune
             cancel=cancel,
             reuse=reuse,
         )
+        record_best(parent, study)
     except BaseException as exc:
         parent.writer.fail(exc)
         raise

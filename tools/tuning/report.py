@@ -13,7 +13,12 @@ from tools.tuning.study import StudyOutcome
 
 
 def write_study_artifacts(writer: RunWriter, outcome: StudyOutcome) -> None:
-    """Log the best parameters, the trials table and two plots on the parent run."""
+    """Log the trials table, the best value and trial, and two plots on the parent run.
+
+    Everything here may be written again when an interrupted experiment resumes and its study
+    goes on; the best parameters, which MLflow never lets change, wait for
+    :func:`write_best_params` once the experiment has finished.
+    """
     study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage)
     table = [
         {
@@ -29,8 +34,6 @@ def write_study_artifacts(writer: RunWriter, outcome: StudyOutcome) -> None:
     ]
     writer.log_text(json.dumps(table, indent=1, default=str), "optuna/trials.json")
     writer.log(
-        params={f"best_{k}": v for k, v in outcome.best_params.items()}
-        | ({"best_family": outcome.best_family} if outcome.best_family else {}),
         metrics={"best_value": outcome.best_value} if outcome.best_value is not None else {},
         tags={
             "optuna.stop_reason": outcome.stop_reason,
@@ -40,6 +43,21 @@ def write_study_artifacts(writer: RunWriter, outcome: StudyOutcome) -> None:
         },
     )
     _plots(writer, study)
+
+
+def write_best_params(writer: RunWriter, outcome: StudyOutcome) -> None:
+    """Log the best trial's parameters as ``best_<name>`` params of the finished parent run.
+
+    Called once, when the experiment ends successfully: a cancelled or killed attempt logs none,
+    so resuming it can never clash with a value it logged. A parent written before that rule
+    (it holds ``best_*`` params already) keeps them, and the ones that differ are left out
+    rather than failing the finished experiment; ``optuna.best_trial`` names the real best.
+    """
+    best = {f"best_{k}": v for k, v in outcome.best_params.items()}
+    if outcome.best_family:
+        best["best_family"] = outcome.best_family
+    logged = writer.client.get_run(writer.run_id).data.params
+    writer.log(params={k: v for k, v in best.items() if k not in logged})
 
 
 def _plots(writer: RunWriter, study: optuna.Study) -> None:

@@ -116,14 +116,7 @@ def open_study(settings: StudySettings) -> optuna.Study:
         )
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=20)
     try:
-        study = optuna.create_study(
-            study_name=settings.study_name,
-            storage=settings.storage,
-            direction=settings.metric.direction,
-            sampler=sampler,
-            pruner=pruner,
-            load_if_exists=True,
-        )
+        study = _create_or_load(settings, sampler, pruner)
         if settings.shared:
             return SharedStudy(
                 settings.study_name,
@@ -135,6 +128,38 @@ def open_study(settings: StudySettings) -> optuna.Study:
         return study
     except Exception as exc:
         raise ConfigError(f"Cannot open Optuna storage {settings.storage!r}: {exc}") from exc
+
+
+_SCHEMA_ATTEMPTS = 5
+
+
+def _create_or_load(
+    settings: StudySettings, sampler: optuna.samplers.BaseSampler, pruner: optuna.pruners.BasePruner
+) -> optuna.Study:
+    """Create or load the study; retry when another process creates the same storage meanwhile.
+
+    Several trialrun processes starting at once on a new storage all create its tables; all but
+    one lose that race (a duplicate ``alembic_version`` row, a table that already exists) and
+    find the storage ready when they look again.
+    """
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    def create() -> optuna.Study:
+        return optuna.create_study(
+            study_name=settings.study_name,
+            storage=settings.storage,
+            direction=settings.metric.direction,
+            sampler=sampler,
+            pruner=pruner,
+            load_if_exists=True,
+        )
+
+    for attempt in range(1, _SCHEMA_ATTEMPTS):
+        try:
+            return create()
+        except (IntegrityError, OperationalError):
+            time.sleep(0.2 * attempt)
+    return create()
 
 
 def finished_trials(study: optuna.Study) -> int:

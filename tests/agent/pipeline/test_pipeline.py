@@ -74,7 +74,8 @@ def test_a_tuning_experiment_reports_read_back_numbers(examples_catalog, trackin
     assert summary.test_delta == pytest.approx(
         summary.best_test_value - summary.baseline_test_value
     )
-    parent_params = runs[report.changes.items[1].id].data.params
+    parent_id = next(c.id for c in report.changes.items if c.kind == "parent_run")
+    parent_params = runs[parent_id].data.params
     assert parent_params["test_fraction"] == "0.15"
     assert any("15% of the rows as a test share" in step for step in report.plan.steps)
     assert summary.output is not None and summary.output.mlflow_run_id == summary.best_run_id
