@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ from agent.report.model import (
     Report,
     Rollback,
     SeedResult,
+    Source,
     Summary,
     Verification,
 )
@@ -59,6 +61,10 @@ def plan_section(request: ExperimentRequest, context: PipelineContext) -> Plan:
     ]
     if values["direction"] is None:
         inputs.append(PlanInput(name="direction", value=request.metric_direction, source="default"))
+    if values["experiment"] is None:
+        named = bool(os.environ.get("MLFLOW_EXPERIMENT_NAME"))
+        source: Source = "environment" if named else "default"
+        inputs.append(PlanInput(name="experiment", value=request.experiment_name, source=source))
     inputs = [i for i in inputs if i.value is not None]
     defaults = [i.name for i in inputs if i.source == "default"]
     k8s = request.kubernetes

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tools.training.run import ModelTrainerOutput
 
 Status = Literal["succeeded", "failed", "refused", "cancelled", "needs_input", "planned"]
-Source = Literal["front matter", "text", "default", "conversation", "catalog"]
+Source = Literal["front matter", "text", "default", "conversation", "catalog", "environment"]
 
 
 class _Section(BaseModel):

@@ -60,7 +60,7 @@ class TuneRequest:
     @property
     def experiment_name(self) -> str:
         """Return the MLflow experiment name, redacted: it names the experiment and the study."""
-        return redact(self.experiment or f"{self.dataset}-{self.version}")
+        return redact(self.experiment or paths.default_experiment(self.dataset, self.version))
 
     def fingerprint(self) -> str:
         """Return a stable hash of everything that defines the study (not the time budget)."""

@@ -307,7 +307,8 @@ def _one_trial(
                 "optuna.trial": trial.number,
                 **({RUN_JOB_TAG: settings.job_id} if settings.job_id else {}),
             },
-            outcome_tags=lambda fit: _trial_state_tags(guard.pruned, fit.stopped),
+            outcome_tags=lambda fit: _trial_state_tags(guard),
+            outcome_status=lambda fit: "KILLED" if guard.pruned else "FINISHED",
             failure_tags={"trialrun.trial_state": "FAIL"},
         )
     except Cancelled:
@@ -319,17 +320,21 @@ def _one_trial(
     trial.set_user_attr("family", family)
     trial.set_user_attr("best_iteration", outcome.fit.best_iteration)
     if guard.pruned:
-        trial.set_user_attr("pruned_by", "pruned")
-        raise optuna.TrialPruned(f"pruned at round {outcome.fit.rounds}")
+        trial.set_user_attr("pruned_by", "median pruner")
+        for key, value in guard.explain().items():
+            trial.set_user_attr(key, value)
+        raise optuna.TrialPruned(f"pruned at round {guard.round}")
     # A trial the deadline stopped still trained a model, scored on the validation split: it
     # counts (its run says trialrun.stopped=deadline), rather than throwing the compute away.
     state.keep_if_best(trial.number, outcome, settings.metric)
     return outcome.fit.valid_score
 
 
-def _trial_state_tags(pruned: bool, stopped: str) -> dict[str, str]:
-    if pruned:
-        return {"trialrun.trial_state": "PRUNED", "trialrun.pruned_by": "pruned"}
+def _trial_state_tags(guard: PruningGuard) -> dict[str, Any]:
+    """Say a trial's state; a pruned one also when, at which value, against which median."""
+    if guard.pruned:
+        why = {f"trialrun.{k}": v for k, v in guard.explain().items()}
+        return {"trialrun.trial_state": "PRUNED", "trialrun.pruned_by": "median pruner", **why}
     return {"trialrun.trial_state": "COMPLETE"}
 
 

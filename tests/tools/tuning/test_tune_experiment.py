@@ -88,8 +88,9 @@ def test_tune_builds_one_parent_whose_children_are_the_baseline_every_trial_and_
     assert "mlflow.parentRunId" not in parent.data.tags
     children = [r for r in runs if r is not parent]
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
-    assert all(r.info.status == "FINISHED" for r in children)
     assert len(by_role(runs, "baseline")) == 1
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
     assert result.study is not None
     assert parent.data.tags["optuna.study"] == result.study.study_name
@@ -104,6 +105,16 @@ def test_tune_builds_one_parent_whose_children_are_the_baseline_every_trial_and_
         run = trial_runs[trial.user_attrs["mlflow_run_id"]]
         assert run.data.tags["trialrun.trial_state"] == trial.state.name
         assert run.data.tags["optuna.trial"] == str(trial.number)
+        if trial.state.name == "PRUNED":
+            # The UI shows a pruned trial as stopped, and says when and against what.
+            assert run.info.status == "KILLED"
+            step = int(run.data.tags["trialrun.pruned_at_round"])
+            assert trial.user_attrs["pruned_at_round"] == step
+            assert float(run.data.tags["trialrun.pruned_value"]) == trial.intermediate_values[step]
+            assert "trialrun.pruned_median" in run.data.tags
+        else:
+            assert run.info.status == "FINISHED"
+    assert all(r.info.status == "FINISHED" for r in children if r.info.run_id not in trial_runs)
 
     finals = by_role(runs, "final")
     assert sorted(r.data.tags["trialrun.seed"] for r in finals) == ["3", "4"]
@@ -116,6 +127,13 @@ def test_tune_builds_one_parent_whose_children_are_the_baseline_every_trial_and_
         chosen_family, chosen = result.study.best_family, best
     for final in finals:
         assert final.data.tags["trialrun.family"] == chosen_family
+        plots = {a.path for a in client.list_artifacts(final.info.run_id, "plots")}
+        assert plots == {
+            "plots/roc_curve.png",
+            "plots/precision_recall_curve.png",
+            "plots/confusion_matrix.png",
+            "plots/feature_importance.png",
+        }
         assert {k: final.data.params[k] for k in chosen} == {k: str(v) for k, v in chosen.items()}
 
     assert {k: parent.data.params[f"best_{k}"] for k in best} == {
