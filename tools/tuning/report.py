@@ -31,7 +31,11 @@ def write_study_artifacts(writer: RunWriter, outcome: StudyOutcome) -> None:
     writer.log(
         params={f"best_{k}": v for k, v in outcome.best_params.items()}
         | ({"best_family": outcome.best_family} if outcome.best_family else {}),
-        metrics={"best_value": outcome.best_value} if outcome.best_value is not None else {},
+        metrics=(
+            {"tuning/best_trial_value": outcome.best_value}
+            if outcome.best_value is not None
+            else {}
+        ),
         tags={
             "optuna.stop_reason": outcome.stop_reason,
             "optuna.best_trial": outcome.best_trial,

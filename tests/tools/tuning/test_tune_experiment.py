@@ -139,6 +139,15 @@ def test_tune_builds_one_parent_whose_children_are_the_baseline_every_trial_and_
     assert {k: parent.data.params[f"best_{k}"] for k in best} == {
         k: str(v) for k, v in best.items()
     }
+    # The parent's headline metrics are the experiment's results: Best is the finals' mean
+    scores = [f.data.metrics["valid_roc_auc"] for f in finals]
+    assert parent.data.metrics["best_valid_roc_auc"] == pytest.approx(sum(scores) / len(scores))
+    (baseline,) = by_role(runs, "baseline")
+    assert parent.data.metrics["baseline_test_roc_auc"] == baseline.data.metrics["test_roc_auc"]
+    assert parent.data.metrics["delta_test_roc_auc"] == pytest.approx(
+        parent.data.metrics["best_test_roc_auc"] - baseline.data.metrics["test_roc_auc"]
+    )
+    assert parent.data.metrics["tuning/best_trial_value"] == result.study.best_value
     assert parent.data.tags["optuna.stop_reason"] == "trial budget reached"
     assert parent.data.tags["optuna.best_run_id"] == result.study.best_run_id
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "optuna")}
