@@ -38,6 +38,14 @@ HTTP_DEFAULTS = {
 """MLflow's HTTP retries as trialrun sets them unless the person did: a tracking server that
 stops mid-study fails a write in seconds (MLflow's own seven retries take over four minutes)."""
 
+QUIET_DEFAULTS = {
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+}
+"""MLflow's own output, off unless the person turned it on: a "Downloading artifacts" bar each
+time a model is read back and a "View run" line each time a run ends would be mixed into the
+report (the report links every run itself)."""
+
 
 def client() -> Any:
     """Return an ``MlflowClient`` on trialrun's tracking URI.
@@ -48,7 +56,7 @@ def client() -> Any:
     """
     import mlflow
 
-    for name, value in HTTP_DEFAULTS.items():
+    for name, value in (HTTP_DEFAULTS | QUIET_DEFAULTS).items():
         os.environ.setdefault(name, value)
 
     uri = settings.tracking_uri()
