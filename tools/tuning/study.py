@@ -137,6 +137,33 @@ def open_study(settings: StudySettings) -> optuna.Study:
         raise ConfigError(f"Cannot open Optuna storage {settings.storage!r}: {exc}") from exc
 
 
+def describe_study(
+    study: optuna.Study, metric: Metric, ctx: DataContext, experiment_id: str, parent_run_id: str
+) -> None:
+    """Name the objective after the metric and link the study to its MLflow record and data.
+
+    optuna-dashboard then shows ``roc_auc`` instead of "Objective 0", and the study's user
+    attributes say which experiment and parent run hold its trials and which dataset they saw.
+    """
+    from tools.tracking.runs import client
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([metric.name])
+    experiment = client().get_experiment(experiment_id)
+    attrs = {
+        "mlflow_experiment": experiment.name,
+        "mlflow_experiment_id": experiment_id,
+        "mlflow_parent_run_id": parent_run_id,
+        "dataset": ctx.entry.ref,
+        "dataset_digest": ctx.entry.sha256,
+        "metric": metric.name,
+    }
+    for key, value in attrs.items():
+        if study.user_attrs.get(key) != value:
+            study.set_user_attr(key, value)
+
+
 def finished_trials(study: optuna.Study) -> int:
     """Return the trials that count against the budget: complete or pruned."""
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -169,6 +196,7 @@ def run_study(
     """
     started = time.monotonic()
     study = open_study(settings)
+    describe_study(study, settings.metric, ctx, experiment_id, parent_run_id)
     state = _LoopState()
     remaining = settings.trials - finished_trials(study)
 

@@ -95,6 +95,16 @@ def test_tune_builds_one_parent_whose_children_are_the_baseline_every_trial_and_
     assert result.study is not None
     assert parent.data.tags["optuna.study"] == result.study.study_name
     trials = study_trials(result.study.study_name)
+    study = optuna.load_study(study_name=result.study.study_name, storage=settings.optuna_storage())
+    assert study.metric_names == ["roc_auc"]
+    assert study.user_attrs == {
+        "mlflow_experiment": request.experiment_name,
+        "mlflow_experiment_id": parent.info.experiment_id,
+        "mlflow_parent_run_id": parent.info.run_id,
+        "dataset": "breast_cancer@v1",
+        "dataset_digest": parent.data.tags["dataset.digest"],
+        "metric": "roc_auc",
+    }
     assert len(trials) == 10
     assert sum(t.state.name in FINISHED_STATES for t in trials) == 10
     states = {t.state.name for t in trials}
