@@ -279,9 +279,9 @@ def record_agent_usage(report: Report, context: AgentContext, model: str, usage:
         parent,
         metrics=_metrics(
             {
-                "agent.model_calls": usage.model_calls,
-                "agent.input_tokens": usage.input_tokens,
-                "agent.output_tokens": usage.output_tokens,
+                "agent/model_calls": usage.model_calls,
+                "agent/input_tokens": usage.input_tokens,
+                "agent/output_tokens": usage.output_tokens,
             }
         ),
         tags=_tags(

@@ -82,10 +82,18 @@ def model_error(exc: BaseException, name: str) -> TrialrunError | None:
     where = os.environ.get("OPENAI_BASE_URL") or "the provider's API"
     kind = type(exc).__name__
     detail = " ".join(str(exc).split())[:300]
+    status = getattr(exc, "status_code", None)
     if "Connection" in kind or "Timeout" in kind or "Connect" in kind:
         return Unreachable(
             f"The model server for {name!r} at {where} does not answer ({kind}: {detail}). Check "
             "that it runs and OPENAI_BASE_URL, or use --model offline."
+        )
+    if isinstance(status, int) and status >= 500:
+        # 502/503/504 from a server that is starting, overloaded or behind a proxy: it is there
+        # but cannot serve, which is not a mistake in the request.
+        return Unreachable(
+            f"The model server for {name!r} at {where} cannot serve now (HTTP {status}, {kind}: "
+            f"{detail}). Check that it runs and has loaded its model, or use --model offline."
         )
     return ConfigError(
         f"The model server for {name!r} at {where} refused the request ({kind}: {detail}). Check "

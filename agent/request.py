@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tools import settings
 from tools.jobs.model import ClaimMount, SecretKey
 from tools.training.metrics import METRICS, Direction, MetricName
 
@@ -250,8 +251,8 @@ class ExperimentRequest(_Fields):
 
     @property
     def experiment_name(self) -> str:
-        """Return the MLflow experiment name, defaulting to ``<dataset>-<version>``."""
-        return self.experiment or f"{self.dataset}-{self.version}"
+        """Return the MLflow experiment name: ``MLFLOW_EXPERIMENT_NAME``, else ``<dataset>-<version>``."""
+        return self.experiment or settings.default_experiment(self.dataset, self.version)
 
     @property
     def families(self) -> list[Literal["xgboost", "lightgbm"]]:

@@ -1,9 +1,10 @@
 """Where trialrun keeps its state, following each engine's own conventions, and its variables.
 
 MLflow: ``MLFLOW_TRACKING_URI`` when set, otherwise a SQLite store ``mlflow.db`` in the working
-directory (artifacts in ``mlartifacts/``). Optuna: ``TRIALRUN_OPTUNA_STORAGE`` when set, otherwise
-``optuna.db`` beside the MLflow store. Checkpoints, job records and logs live under
-``TRIALRUN_HOME`` (default ``.trialrun/`` in the working directory).
+directory (artifacts in ``mlartifacts/``); ``MLFLOW_EXPERIMENT_NAME`` names the default
+experiment. Optuna: ``TRIALRUN_OPTUNA_STORAGE`` when set, otherwise ``optuna.db`` beside the
+MLflow store. Checkpoints, job records and logs live under ``TRIALRUN_HOME`` (default
+``.trialrun/`` in the working directory).
 
 Every variable is checked when a command starts (:func:`environment_problems`): a bad value is one
 line naming the variable, the value and what to set instead, before anything runs. An empty
@@ -62,6 +63,15 @@ def tracking_uri() -> str:
     if uri:
         return uri
     return f"sqlite:///{Path('mlflow.db').resolve()}"
+
+
+def default_experiment(dataset: str, version: str) -> str:
+    """Return the experiment a request names none for: ``MLFLOW_EXPERIMENT_NAME``, else its data.
+
+    MLflow's own convention: the variable names the experiment runs and models go to; without
+    it, one experiment per dataset version (``<dataset>-<version>``).
+    """
+    return _get("MLFLOW_EXPERIMENT_NAME") or f"{dataset}-{version}"
 
 
 def artifact_root() -> str | None:

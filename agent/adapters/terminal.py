@@ -385,7 +385,7 @@ class Chat:
         for column in ("Run ID", "Name", "Status", "Started (UTC)", "Best"):
             table.add_column(column, no_wrap=column == "Run ID")
         for run in found.runs:
-            best = run.metrics.get("best_value")
+            best = run.metrics.get(f"best_valid_{run.params.get('metric')}")
             table.add_row(
                 run.run_id,
                 Text(run.name or "-"),

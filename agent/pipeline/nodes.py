@@ -231,5 +231,7 @@ def final_training(state: PipelineState, runtime: Runtime[PipelineContext]) -> d
                 *([study.best_outcome] if study and study.best_outcome else []),
             ],
         )
+    metric = get_metric(state["tune_request"].metric, state["data"].data.task)
+    steps.record_results(state["parent"], metric, state.get("baselines", []), finals)
     # verify closes the parent once it has read everything back.
     return {"finals": finals, "status": "succeeded"}

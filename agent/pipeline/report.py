@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 from datetime import UTC, datetime
 
@@ -15,12 +16,14 @@ from agent.report.model import (
     Report,
     Rollback,
     SeedResult,
+    Source,
     Summary,
     Verification,
 )
 from agent.request import REQUIRED_FIELDS, ExperimentRequest
 from tools import settings
 from tools.training.run import TrainOutcome
+from tools.tuning.experiment import BEST_DEFINITION
 from tools.tuning.rollback import command as rollback_command
 
 
@@ -59,6 +62,10 @@ def plan_section(request: ExperimentRequest, context: PipelineContext) -> Plan:
     ]
     if values["direction"] is None:
         inputs.append(PlanInput(name="direction", value=request.metric_direction, source="default"))
+    if values["experiment"] is None:
+        named = bool(os.environ.get("MLFLOW_EXPERIMENT_NAME"))
+        source: Source = "environment" if named else "default"
+        inputs.append(PlanInput(name="experiment", value=request.experiment_name, source=source))
     inputs = [i for i in inputs if i.value is not None]
     defaults = [i.name for i in inputs if i.source == "default"]
     # A budget stating one limit: the other one's default is named, e.g. "budget.seconds".
@@ -101,6 +108,7 @@ def plan_section(request: ExperimentRequest, context: PipelineContext) -> Plan:
             f"when {request.budget.seconds:g} s would be exceeded (final models share that budget), "
             "or after 5 failed trials"
         ),
+        best=BEST_DEFINITION,
         budget=request.budget.model_dump(),
         refusals=list(context.refusals),
     )
@@ -144,13 +152,17 @@ def changes_section(state: PipelineState, context: PipelineContext | None = None
     if study is not None:
         counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(study.counts.items()))
         add(Change(kind="study", id=study.study_name, name=study.storage_display, detail=counts))
-        add(
-            Change(
-                kind="trial_runs",
-                id=parent.run_id,
-                detail=f"{sum(study.counts.values())} child runs of the parent",
+        if study.best_run_id:
+            add(
+                Change(
+                    kind="trial_runs",
+                    id=study.best_run_id,
+                    name=f"trial-{study.best_trial:03d} (best trial)",
+                    link=_link(uri, exp, study.best_run_id),
+                    detail=f"the best of {sum(study.counts.values())} trial runs, all children "
+                    "of the parent run",
+                )
             )
-        )
     for outcome in state.get("finals", []):
         run = outcome.output.mlflow_run_id
         add(
@@ -231,15 +243,18 @@ def summary_section(state: PipelineState) -> Summary:
             SeedResult(seed=o.seed, run_id=o.output.mlflow_run_id, value=v, test_value=t)
             for o, v, t in finals
         ]
-        best, best_value, summary.best_test_value = max(finals, key=lambda ovt: sign * ovt[1])
-        summary.best_value = best_value
-        summary.best_run_id = best.output.mlflow_run_id
-        summary.output = best.output
+        # Best is the configuration's mean over its final runs (BEST_DEFINITION), which the
+        # parent run, /runs, Slack and the query tools show as well; its run is the first seed's.
+        first = finals[0][0]
         values = [v for _, v, _ in finals]
-        summary.mean = statistics.fmean(values)
+        tests = [t for _, _, t in finals if t is not None]
+        summary.best_value = summary.mean = statistics.fmean(values)
+        summary.best_test_value = statistics.fmean(tests) if len(tests) == len(finals) else None
+        summary.best_run_id = first.output.mlflow_run_id
+        summary.output = first.output
         summary.std = statistics.stdev(values) if len(values) > 1 else 0.0
         if summary.baseline_value is not None:
-            summary.delta = best_value - summary.baseline_value
+            summary.delta = summary.best_value - summary.baseline_value
         if summary.best_test_value is not None and summary.baseline_test_value is not None:
             summary.test_delta = summary.best_test_value - summary.baseline_test_value
     study = state.get("study")

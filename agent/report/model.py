@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tools.training.run import ModelTrainerOutput
 
 Status = Literal["succeeded", "failed", "refused", "cancelled", "needs_input", "planned"]
-Source = Literal["front matter", "text", "default", "conversation", "catalog"]
+Source = Literal["front matter", "text", "default", "conversation", "catalog", "environment"]
 
 
 class _Section(BaseModel):
@@ -37,6 +37,8 @@ class Plan(_Section):
     steps: list[str] = Field(default_factory=list)
     trials: int | None = None
     stopping_rule: str = ""
+    best: str = ""
+    """How Best is defined, fixed before anything trains; every number called Best follows it."""
     budget: dict[str, Any] = Field(default_factory=dict)
     missing: list[str] = Field(default_factory=list)
     refusals: list[str] = Field(default_factory=list)
@@ -109,8 +111,10 @@ class SeedResult(_Section):
 class Summary(_Section):
     """Best run against the baseline on the primary metric.
 
-    ``*_value`` are validation scores, which chose the best run; ``*_test_value`` are scores on
-    the test share no step of the search saw, the estimate of how the model does on new rows.
+    ``*_value`` are validation scores, which chose the configuration; ``*_test_value`` are scores
+    on the test share no step of the search saw, the estimate of how the model does on new rows.
+    Best is :data:`tools.tuning.experiment.BEST_DEFINITION`: the chosen configuration's mean over
+    its final runs; ``best_run_id`` is its first seed's final run.
     """
 
     metric: str = ""

@@ -190,6 +190,8 @@ def plan_facts(plan: Plan) -> Facts:
         facts.append(("Budget", fmt_pairs(plan.budget)))
     if plan.stopping_rule:
         facts.append(("Stopping rule", clean(plan.stopping_rule)))
+    if plan.best:
+        facts.append(("Best", clean(plan.best)))
     return facts
 
 
@@ -255,14 +257,15 @@ def summary_facts(report: Report, run: RunRef) -> Facts:
     s = report.summary
     names = {c.id: clean(c.name) for c in report.changes.items if c.name}
 
+    def where(run_id: str) -> str:
+        name = f" ({names[run_id]})" if run_id in names else ""
+        return f"in {run(run_id)}{name}"
+
     def scored(run_id: str | None, value: float | None, test: float | None) -> str:
         text = fmt_metric(value)
         if test is not None:
             text = f"{text} validation, {fmt_metric(test)} test"
-        if not run_id:
-            return text
-        name = f" ({names[run_id]})" if run_id in names else ""
-        return f"{text} in {run(run_id)}{name}"
+        return f"{text} {where(run_id)}" if run_id else text
 
     facts: Facts = []
     if s.metric:
@@ -271,7 +274,14 @@ def summary_facts(report: Report, run: RunRef) -> Facts:
             ("Metric", f"{clean(s.metric)} ({direction})" if direction else clean(s.metric))
         )
     if s.best_value is not None:
-        facts.append(("Best", scored(s.best_run_id, s.best_value, s.best_test_value)))
+        if len(s.seeds) > 1 and s.best_run_id:
+            text = scored(None, s.best_value, s.best_test_value)
+            seeds = plural(len(s.seeds), "seed")
+            facts.append(
+                ("Best", f"{text}, mean of {seeds}; first seed's model {where(s.best_run_id)}")
+            )
+        else:
+            facts.append(("Best", scored(s.best_run_id, s.best_value, s.best_test_value)))
     else:
         facts.append(("Best", "none: no final run was scored"))
     if s.baseline_value is not None:

@@ -9,6 +9,7 @@ and records what it was asked (``scripted``, ``tool_call``), a recording stand-i
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -57,7 +58,13 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "MLFLOW_TRACKING_URI": ""},
+        # The server's job runner (huey consumers for GenAI jobs) is not used by trialrun and
+        # costs processes and memory on a small machine.
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": "",
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        },
         start_new_session=True,
     )
     deadline = time.monotonic() + 120
@@ -73,11 +80,12 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
         time.sleep(0.3)
     yield url
-    process.terminate()
+    # The server runs its workers in its own process group: stop them all.
+    os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 class ScriptedModel(BaseChatModel):

@@ -58,10 +58,10 @@ def test_a_scripted_model_needs_two_calls_and_its_usage_is_on_the_parent_run(
     assert report.status == "succeeded"
     parent = parent_of(tracked)
     assert parent.info.run_id == next(c.id for c in report.changes.items if c.kind == "parent_run")
-    assert parent.data.metrics["agent.model_calls"] == 2
+    assert parent.data.metrics["agent/model_calls"] == 2
     # Only this turn's tokens: the greeting before it ran no experiment.
-    assert parent.data.metrics["agent.input_tokens"] == 2300
-    assert parent.data.metrics["agent.output_tokens"] == 52
+    assert parent.data.metrics["agent/input_tokens"] == 2300
+    assert parent.data.metrics["agent/output_tokens"] == 52
     assert parent.data.tags["trialrun.agent.model"] == "ScriptedModel"
 
 
@@ -76,6 +76,6 @@ def test_the_offline_planner_needs_at_most_three_calls_and_they_are_on_the_paren
     assert report.status == "succeeded"
     assert conversation.context.usage.model_calls <= 3
     parent = parent_of(tracked)
-    assert parent.data.metrics["agent.model_calls"] == conversation.context.usage.model_calls
+    assert parent.data.metrics["agent/model_calls"] == conversation.context.usage.model_calls
     assert parent.data.tags["trialrun.agent.model"] == "offline"
     assert parent.data.tags["trialrun.agent.refusals"] == "[]"

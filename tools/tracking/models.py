@@ -61,6 +61,8 @@ def log_model(
     run_id: str,
     name: str = "model",
     tags: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    dataset: tuple[str, str] | None = None,
 ) -> str:
     """Log ``members`` as one pyfunc model of run ``run_id``; return its ``models:/`` URI.
 
@@ -74,8 +76,11 @@ def log_model(
         encoding: The encoding of the data they were trained on
             (:attr:`tools.data.validate.PreparedData.encoding`).
         run_id: The run the model belongs to; the model is created in its experiment.
-        name: The model's name.
+        name: The model's name (what the experiment's Models tab lists).
         tags: Extra tags on the logged model (redacted like every tag).
+        metrics: The model's scores, recorded on the model as well as on its run.
+        dataset: The ``(name, digest)`` of the dataset input those scores were measured on,
+            which links the model to the dataset ("Datasets used" on the model's page).
 
     Raises:
         ValueError: No member, an unknown family, or a weight that is not positive.
@@ -111,7 +116,30 @@ def log_model(
             input_example=input_example(encoding),
             pip_requirements=pip_requirements(families),
         )
+    if metrics:
+        _log_model_metrics(mlflow_client, run_id, logged.model_id, metrics, dataset)
     return str(info.model_uri)
+
+
+def _log_model_metrics(
+    mlflow_client: Any,
+    run_id: str,
+    model_id: str,
+    metrics: Mapping[str, float],
+    dataset: tuple[str, str] | None,
+) -> None:
+    from mlflow.entities import Metric as MlflowMetric
+    from mlflow.utils.time import get_current_time_millis
+
+    now = get_current_time_millis()
+    name, digest = dataset if dataset is not None else (None, None)
+    rows = [
+        MlflowMetric(
+            key, float(value), now, 0, model_id=model_id, dataset_name=name, dataset_digest=digest
+        )
+        for key, value in metrics.items()
+    ]
+    mlflow_client.log_batch(run_id, metrics=rows)
 
 
 def _check_members(members: Sequence[Member]) -> None:

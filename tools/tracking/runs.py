@@ -26,6 +26,10 @@ RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 MAX_PARAM_LENGTH = 6000
 
 
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+"""The experiment kind the MLflow UI reads to open runs in its model-training view (not GenAI)."""
+
 HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -33,6 +37,14 @@ HTTP_DEFAULTS = {
 }
 """MLflow's HTTP retries as trialrun sets them unless the person did: a tracking server that
 stops mid-study fails a write in seconds (MLflow's own seven retries take over four minutes)."""
+
+QUIET_DEFAULTS = {
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+}
+"""MLflow's own output, off unless the person turned it on: a "Downloading artifacts" bar each
+time a model is read back and a "View run" line each time a run ends would be mixed into the
+report (the report links every run itself)."""
 
 
 def client() -> Any:
@@ -44,7 +56,7 @@ def client() -> Any:
     """
     import mlflow
 
-    for name, value in HTTP_DEFAULTS.items():
+    for name, value in (HTTP_DEFAULTS | QUIET_DEFAULTS).items():
         os.environ.setdefault(name, value)
 
     uri = settings.tracking_uri()
@@ -56,7 +68,11 @@ def client() -> Any:
 
 
 def ensure_experiment(name: str) -> str:
-    """Return the id of experiment ``name`` (redacted), creating it when absent."""
+    """Return the id of experiment ``name`` (redacted), creating it when absent.
+
+    The experiment is marked as model training (:data:`EXPERIMENT_KIND`), an existing one too
+    when it has no kind yet; a kind someone chose is kept.
+    """
     name = redact(name)
     mlflow_client = client()
     try:
@@ -68,8 +84,18 @@ def ensure_experiment(name: str) -> str:
     if experiment is not None:
         if experiment.lifecycle_stage == "deleted":
             mlflow_client.restore_experiment(experiment.experiment_id)
+        if EXPERIMENT_KIND_TAG not in experiment.tags:
+            mlflow_client.set_experiment_tag(
+                experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+            )
         return str(experiment.experiment_id)
-    return str(mlflow_client.create_experiment(name, artifact_location=settings.artifact_root()))
+    return str(
+        mlflow_client.create_experiment(
+            name,
+            artifact_location=settings.artifact_root(),
+            tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+        )
+    )
 
 
 class DeferredWrites:
@@ -132,6 +158,8 @@ class RunWriter:
         self.client = client()
         self.experiment_id = experiment_id
         self.deferred = deferred
+        self.closing_status: RunStatus = "FINISHED"
+        """The status :func:`tracked` closes the run with when its block ends without error."""
         if run_id is not None:
             self.run_id = run_id
             self.client.update_run(run_id, status="RUNNING")
@@ -217,7 +245,10 @@ class RunWriter:
 def tracked(
     writer: RunWriter, *, failure_tags: Mapping[str, Any] | None = None
 ) -> Iterator[RunWriter]:
-    """Close ``writer``'s run FINISHED on success, FAILED (or KILLED) with its traceback otherwise.
+    """Close ``writer``'s run on success, FAILED (or KILLED) with its traceback otherwise.
+
+    On success the status is ``writer.closing_status``: FINISHED unless the block set another
+    (a trial the pruner stopped closes KILLED, as the MLflow UI shows a run stopped early).
 
     Args:
         writer: The run.
@@ -228,7 +259,7 @@ def tracked(
     except BaseException as exc:
         writer.fail(exc, tags=failure_tags)
         raise
-    writer.finish("FINISHED")
+    writer.finish(writer.closing_status)
 
 
 @contextlib.contextmanager

@@ -18,9 +18,9 @@ from pydantic import BaseModel
 
 from tools.data.catalog import DatasetEntry
 from tools.data.validate import PreparedData, Split
-from tools.tracking.dataset import dataset_tags, log_dataset
+from tools.tracking.dataset import MLFLOW_DIGEST_LENGTH, dataset_tags, log_dataset
 from tools.tracking.models import Member, log_model
-from tools.tracking.runs import DeferredWrites, RunWriter, tracked
+from tools.tracking.runs import DeferredWrites, RunStatus, RunWriter, tracked
 from tools.training import get_trainer
 from tools.training.base import FitResult, FitSpec
 from tools.training.checkpoints import CheckpointStore
@@ -100,6 +100,7 @@ def train_tracked(
     callbacks: Sequence[Any] = (),
     tags: dict[str, Any] | None = None,
     outcome_tags: Callable[[FitResult], dict[str, Any]] | None = None,
+    outcome_status: Callable[[FitResult], RunStatus] | None = None,
     failure_tags: dict[str, Any] | None = None,
     reuse: Sequence[TrainOutcome] = (),
 ) -> TrainOutcome:
@@ -119,6 +120,7 @@ def train_tracked(
         callbacks: Extra library callbacks (pruning).
         tags: Extra tags set when the run is created.
         outcome_tags: Tags computed from the fit, written with the final metrics.
+        outcome_status: The status the run closes with, from the fit (default FINISHED).
         failure_tags: Tags written when the run fails or is cancelled.
         reuse: Models trained earlier in this process; one trained the very same way (same data,
             family, parameters, seed, rounds, patience, threads and device) is recorded in this
@@ -186,15 +188,48 @@ def train_tracked(
             writer.log(params=run_params)
             raise
         extra = outcome_tags(fit) if outcome_tags else {}
+        if outcome_status is not None:
+            writer.closing_status = outcome_status(fit)
         # Only the models a person is handed are scored on the test share, once each: no trial
         # ever sees it, so no choice the search makes can depend on it.
         test = score_test_share(trainer, fit, ctx, metric) if role != "trial" else {}
-        output = _record(writer, ctx, fit, metric, params, run_params, options, extra, test)
+        output = _record(writer, ctx, fit, metric, params, run_params, options, extra, test, role)
+        if role == "final":
+            log_evaluation_plots(writer, trainer, fit, ctx)
         if store is not None:
             store.clear()
     return TrainOutcome(
         output=output, fit=fit, device_note=device_note, family=family, seed=seed, reuse_key=key
     )
+
+
+def model_name(family: str, role: Role, seed: int) -> str:
+    """Return a logged model's name: its family and role, and the seed unless a baseline's.
+
+    Example:
+        >>> model_name("lightgbm", "final", 2)
+        'lightgbm-final-seed2'
+    """
+    return f"{family}-baseline" if role == "baseline" else f"{family}-{role}-seed{seed}"
+
+
+def log_evaluation_plots(writer: RunWriter, trainer: Any, fit: FitResult, ctx: DataContext) -> None:
+    """Log the model's evaluation plots on its run, drawn on the test share (else validation)."""
+    from tools.tracking.evaluation import evaluation_figures, log_evaluation
+
+    split = ctx.split
+    share, X, y = ("test", split.X_test, split.y_test)
+    if not len(y):
+        share, X, y = ("validation", split.X_valid, split.y_valid)
+    figures = evaluation_figures(
+        y=y,
+        predicted=trainer.predict(fit.model, X),
+        n_classes=ctx.data.n_classes,
+        class_labels=ctx.data.class_labels,
+        importances=fit.importances,
+        share=share,
+    )
+    log_evaluation(writer.client, writer.run_id, figures)
 
 
 def score_test_share(
@@ -237,6 +272,7 @@ def _record(
     options: TrainOptions,
     extra_tags: dict[str, Any],
     test: dict[str, float],
+    role: Role,
 ) -> ModelTrainerOutput:
     training = {f"train_{metric.name}": fit.train_score}
     validation = {f"valid_{metric.name}": fit.valid_score}
@@ -267,6 +303,9 @@ def _record(
             [Member(run_params["family"], fit.model)],
             encoding=ctx.data.encoding,
             run_id=writer.run_id,
+            name=model_name(run_params["family"], role, run_params["seed"]),
+            metrics={**training, **validation, **test},
+            dataset=(ctx.entry.ref, ctx.entry.sha256[:MLFLOW_DIGEST_LENGTH]),
         )
     return ModelTrainerOutput(
         model_artifact_path=model_uri,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +29,13 @@ from tools.training import get_trainer
 from tools.training.metrics import METRICS, Metric, Task, get_metric, metrics_for
 from tools.training.run import DataContext, TrainOptions, TrainOutcome, train_tracked
 from tools.tuning.study import StudyOutcome, StudySettings, run_study
+
+BEST_DEFINITION = (
+    "the chosen configuration's mean score over its final runs, one per seed (validation, and "
+    "test on the test share); the configuration is the best trial's by validation score, or the "
+    "best baseline's when no trial beat it"
+)
+"""What Best means, everywhere it is shown: report, parent run, ``/runs``, Slack, query tools."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ class TuneRequest:
     @property
     def experiment_name(self) -> str:
         """Return the MLflow experiment name, redacted: it names the experiment and the study."""
-        return redact(self.experiment or f"{self.dataset}-{self.version}")
+        return redact(self.experiment or paths.default_experiment(self.dataset, self.version))
 
     def fingerprint(self) -> str:
         """Return a stable hash of everything that defines the study (not the time budget)."""
@@ -400,6 +408,49 @@ def choose_configuration(
     return study.best_family, study.best_params, None
 
 
+def headline(
+    metric: str, baselines: Sequence[TrainOutcome], finals: Sequence[TrainOutcome], direction: str
+) -> dict[str, float]:
+    """Return the experiment's results as the parent run's metrics, named after ``metric``.
+
+    ``best_valid_<metric>`` and ``best_test_<metric>`` are Best (:data:`BEST_DEFINITION`);
+    ``baseline_*`` the best baseline's scores (by validation); ``delta_*`` Best minus baseline.
+    """
+    sign = 1.0 if direction == "maximize" else -1.0
+    found: dict[str, float] = {}
+    baseline = max(baselines, key=lambda o: sign * o.fit.valid_score) if baselines else None
+    for share in ("valid", "test"):
+        key = f"{share}_{metric}"
+        scores = [_score(o, key) for o in finals]
+        if finals and None not in scores:
+            found[f"best_{key}"] = statistics.fmean(v for v in scores if v is not None)
+        base = _score(baseline, key) if baseline is not None else None
+        if base is not None:
+            found[f"baseline_{key}"] = base
+            if f"best_{key}" in found:
+                found[f"delta_{key}"] = found[f"best_{key}"] - base
+    return found
+
+
+def _score(outcome: TrainOutcome, key: str) -> float | None:
+    output = outcome.output
+    return {**output.validation_metrics, **output.test_metrics}.get(key)
+
+
+def record_results(
+    parent: ParentRun,
+    metric: Metric,
+    baselines: Sequence[TrainOutcome],
+    finals: Sequence[TrainOutcome],
+) -> None:
+    """Log the experiment's results (:func:`headline`) on the parent run, Best's run as a tag."""
+    writer = parent.writer
+    writer.log(
+        metrics=headline(metric.name, baselines, finals, metric.direction),
+        tags={"trialrun.best_run_id": finals[0].output.mlflow_run_id} if finals else {},
+    )
+
+
 def record_optimization(parent: ParentRun, study: StudyOutcome) -> None:
     """Put the optimisation results on the parent: best params, trials table, plots."""
     from tools.tuning.report import write_study_artifacts
@@ -442,6 +493,7 @@ def tune(request: TuneRequest, *, cancel: threading.Event | None = None) -> Tune
             cancel=cancel,
             reuse=reuse,
         )
+        record_results(parent, metric, [baseline], finals)
         record_best(parent, study)
     except BaseException as exc:
         parent.writer.fail(exc)

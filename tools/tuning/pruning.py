@@ -11,6 +11,7 @@ round (so the trial's run is still logged with its curves) and remember that the
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
 import optuna
@@ -38,6 +39,9 @@ class PruningGuard:
 
     def __init__(self, trial: optuna.Trial, family: str, eval_metric: str, *, learning_rate: float):
         self.pruned = False
+        self.round: int | None = None
+        """The boosting round (the reported step) at which the pruner stopped the trial."""
+        self.trial = trial
         self.warmup = warmup_rounds(learning_rate)
         if family == "xgboost":
             from optuna_integration import XGBoostPruningCallback
@@ -55,6 +59,29 @@ class PruningGuard:
                 ),
             )
 
+    def explain(self) -> dict[str, float | int]:
+        """Return why the trial was pruned: the round, its value there and the median it lost to.
+
+        The median pruner compares a trial's value at a round with the median of the complete
+        trials' values at that round; both are read back from the study's storage.
+        """
+        if not self.pruned or self.round is None:
+            return {}
+        step = self.round
+        trials = self.trial.study.get_trials(deepcopy=False)
+        own = next(t for t in trials if t.number == self.trial.number)
+        others = [
+            t.intermediate_values[step]
+            for t in trials
+            if t.state == optuna.trial.TrialState.COMPLETE and step in t.intermediate_values
+        ]
+        found: dict[str, float | int] = {"pruned_at_round": step}
+        if step in own.intermediate_values:
+            found["pruned_value"] = own.intermediate_values[step]
+        if others:
+            found["pruned_median"] = float(statistics.median(others))
+        return found
+
 
 def _XGBoostGuard(guard: PruningGuard, inner: Any) -> Any:  # noqa: N802 - a class factory
     import xgboost as xgb
@@ -66,7 +93,7 @@ def _XGBoostGuard(guard: PruningGuard, inner: Any) -> Any:  # noqa: N802 - a cla
             try:
                 return bool(inner.after_iteration(model, epoch, evals_log))
             except optuna.TrialPruned:
-                guard.pruned = True
+                guard.pruned, guard.round = True, epoch
                 return True
 
     return Guard()
@@ -81,7 +108,7 @@ def _lightgbm_guard(guard: PruningGuard, inner: Any) -> Any:
         try:
             inner(env)
         except optuna.TrialPruned as exc:
-            guard.pruned = True
+            guard.pruned, guard.round = True, env.iteration
             raise lgb.callback.EarlyStopException(env.iteration, []) from exc
 
     callback.order = 200  # type: ignore[attr-defined]

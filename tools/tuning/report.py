@@ -34,7 +34,11 @@ def write_study_artifacts(writer: RunWriter, outcome: StudyOutcome) -> None:
     ]
     writer.log_text(json.dumps(table, indent=1, default=str), "optuna/trials.json")
     writer.log(
-        metrics={"best_value": outcome.best_value} if outcome.best_value is not None else {},
+        metrics=(
+            {"tuning/best_trial_value": outcome.best_value}
+            if outcome.best_value is not None
+            else {}
+        ),
         tags={
             "optuna.stop_reason": outcome.stop_reason,
             "optuna.best_trial": outcome.best_trial,

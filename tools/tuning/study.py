@@ -162,6 +162,33 @@ def _create_or_load(
     return create()
 
 
+def describe_study(
+    study: optuna.Study, metric: Metric, ctx: DataContext, experiment_id: str, parent_run_id: str
+) -> None:
+    """Name the objective after the metric and link the study to its MLflow record and data.
+
+    optuna-dashboard then shows ``roc_auc`` instead of "Objective 0", and the study's user
+    attributes say which experiment and parent run hold its trials and which dataset they saw.
+    """
+    from tools.tracking.runs import client
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([metric.name])
+    experiment = client().get_experiment(experiment_id)
+    attrs = {
+        "mlflow_experiment": experiment.name,
+        "mlflow_experiment_id": experiment_id,
+        "mlflow_parent_run_id": parent_run_id,
+        "dataset": ctx.entry.ref,
+        "dataset_digest": ctx.entry.sha256,
+        "metric": metric.name,
+    }
+    for key, value in attrs.items():
+        if study.user_attrs.get(key) != value:
+            study.set_user_attr(key, value)
+
+
 def finished_trials(study: optuna.Study) -> int:
     """Return the trials that count against the budget: complete or pruned."""
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -194,6 +221,7 @@ def run_study(
     """
     started = time.monotonic()
     study = open_study(settings)
+    describe_study(study, settings.metric, ctx, experiment_id, parent_run_id)
     state = _LoopState()
     remaining = settings.trials - finished_trials(study)
 
@@ -332,7 +360,8 @@ def _one_trial(
                 "optuna.trial": trial.number,
                 **({RUN_JOB_TAG: settings.job_id} if settings.job_id else {}),
             },
-            outcome_tags=lambda fit: _trial_state_tags(guard.pruned, fit.stopped),
+            outcome_tags=lambda fit: _trial_state_tags(guard),
+            outcome_status=lambda fit: "KILLED" if guard.pruned else "FINISHED",
             failure_tags={"trialrun.trial_state": "FAIL"},
         )
     except Cancelled:
@@ -344,17 +373,21 @@ def _one_trial(
     trial.set_user_attr("family", family)
     trial.set_user_attr("best_iteration", outcome.fit.best_iteration)
     if guard.pruned:
-        trial.set_user_attr("pruned_by", "pruned")
-        raise optuna.TrialPruned(f"pruned at round {outcome.fit.rounds}")
+        trial.set_user_attr("pruned_by", "median pruner")
+        for key, value in guard.explain().items():
+            trial.set_user_attr(key, value)
+        raise optuna.TrialPruned(f"pruned at round {guard.round}")
     # A trial the deadline stopped still trained a model, scored on the validation split: it
     # counts (its run says trialrun.stopped=deadline), rather than throwing the compute away.
     state.keep_if_best(trial.number, outcome, settings.metric)
     return outcome.fit.valid_score
 
 
-def _trial_state_tags(pruned: bool, stopped: str) -> dict[str, str]:
-    if pruned:
-        return {"trialrun.trial_state": "PRUNED", "trialrun.pruned_by": "pruned"}
+def _trial_state_tags(guard: PruningGuard) -> dict[str, Any]:
+    """Say a trial's state; a pruned one also when, at which value, against which median."""
+    if guard.pruned:
+        why = {f"trialrun.{k}": v for k, v in guard.explain().items()}
+        return {"trialrun.trial_state": "PRUNED", "trialrun.pruned_by": "median pruner", **why}
     return {"trialrun.trial_state": "COMPLETE"}
 
 

@@ -71,3 +71,39 @@ def test_refused_by_policy_is_five(text, examples_catalog, tracking_store, capsy
     code, out = run(text, capsys)
     assert code == ExitCode.REFUSED == 5
     assert "refused" in out.lower()
+
+
+@pytest.fixture
+def unavailable_model_server():
+    """An OpenAI-compatible address whose server answers every request 503, as one loading does."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Unavailable(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server spelling
+            body = b'{"error": {"message": "model is loading", "type": "unavailable"}}'
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_a_model_server_answering_503_is_seven_in_one_line(
+    unavailable_model_server, examples_catalog, tracking_store, monkeypatch, capsys
+):
+    monkeypatch.setenv("OPENAI_BASE_URL", unavailable_model_server)
+    monkeypatch.setenv("OPENAI_API_KEY", "not-a-real-key")  # the loopback server ignores it
+    code, out = run(COMPLETE, capsys, "--model", "openai:gpt-4.1-mini")
+    assert code == ExitCode.UNAVAILABLE == 7
+    assert "Traceback" not in out
+    lines = [line for line in out.splitlines() if "HTTP 503" in line]
+    assert len(lines) == 1 and unavailable_model_server in lines[0], out

@@ -109,8 +109,11 @@ def test_the_delta_is_signed_and_judged_by_the_metric_direction(
 
 def test_the_summary_shows_best_against_baseline_with_both_run_ids(samples) -> None:
     markdown = render_markdown(samples.succeeded())
-    best = "0.92871 validation, 0.93012 test in `2c3d4e5f607182930a4b5c6d7e8f90a1`"
-    assert f"- **Best:** {best} (final-lightgbm-seed0)\n" in markdown
+    # Best is the configuration's mean over its seeds, as the Plan defines it
+    best = "0.92803 validation, 0.92984 test, mean of 3 seeds"
+    model = "first seed's model in `2c3d4e5f607182930a4b5c6d7e8f90a1` (final-lightgbm-seed0)"
+    assert f"- **Best:** {best}; {model}\n" in markdown
+    assert "- **Best:** the chosen configuration's mean score over its final runs" in markdown
     baseline = "0.91234 validation, 0.91507 test in `1b2c3d4e5f60718293a4b5c6d7e8f90a`"
     assert f"- **Baseline:** {baseline} (baseline-lightgbm)\n" in markdown
     assert "- **Over seeds:** 0.92803 ± 0.00068500 (3 seeds)\n" in markdown
@@ -158,11 +161,11 @@ def test_every_model_trainer_output_field_is_shown(samples, every_rendering, med
 
 def test_metric_values_keep_five_significant_digits_at_any_scale(samples) -> None:
     large = render_markdown(samples.with_delta("rmse", "minimize", 45600.1234, 45123.678))
-    assert "- **Best:** 45124 in" in large
+    assert "- **Best:** 45124, mean of 3 seeds" in large
     assert "- **Baseline:** 45600 in" in large
     assert "- **Delta:** -476.45, better" in large
     small = render_markdown(samples.with_delta("log_loss", "minimize", 0.0123456, 0.00987654321))
-    assert "- **Best:** 0.0098765 in" in small
+    assert "- **Best:** 0.0098765, mean of 3 seeds" in small
     assert "- **Baseline:** 0.012346 in" in small
 
 

@@ -88,12 +88,23 @@ def test_tune_builds_one_parent_whose_children_are_the_baseline_every_trial_and_
     assert "mlflow.parentRunId" not in parent.data.tags
     children = [r for r in runs if r is not parent]
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
-    assert all(r.info.status == "FINISHED" for r in children)
     assert len(by_role(runs, "baseline")) == 1
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
     assert result.study is not None
     assert parent.data.tags["optuna.study"] == result.study.study_name
     trials = study_trials(result.study.study_name)
+    study = optuna.load_study(study_name=result.study.study_name, storage=settings.optuna_storage())
+    assert study.metric_names == ["roc_auc"]
+    assert study.user_attrs == {
+        "mlflow_experiment": request.experiment_name,
+        "mlflow_experiment_id": parent.info.experiment_id,
+        "mlflow_parent_run_id": parent.info.run_id,
+        "dataset": "breast_cancer@v1",
+        "dataset_digest": parent.data.tags["dataset.digest"],
+        "metric": "roc_auc",
+    }
     assert len(trials) == 10
     assert sum(t.state.name in FINISHED_STATES for t in trials) == 10
     states = {t.state.name for t in trials}
@@ -104,6 +115,16 @@ def test_tune_builds_one_parent_whose_children_are_the_baseline_every_trial_and_
         run = trial_runs[trial.user_attrs["mlflow_run_id"]]
         assert run.data.tags["trialrun.trial_state"] == trial.state.name
         assert run.data.tags["optuna.trial"] == str(trial.number)
+        if trial.state.name == "PRUNED":
+            # The UI shows a pruned trial as stopped, and says when and against what.
+            assert run.info.status == "KILLED"
+            step = int(run.data.tags["trialrun.pruned_at_round"])
+            assert trial.user_attrs["pruned_at_round"] == step
+            assert float(run.data.tags["trialrun.pruned_value"]) == trial.intermediate_values[step]
+            assert "trialrun.pruned_median" in run.data.tags
+        else:
+            assert run.info.status == "FINISHED"
+    assert all(r.info.status == "FINISHED" for r in children if r.info.run_id not in trial_runs)
 
     finals = by_role(runs, "final")
     assert sorted(r.data.tags["trialrun.seed"] for r in finals) == ["3", "4"]
@@ -116,11 +137,27 @@ def test_tune_builds_one_parent_whose_children_are_the_baseline_every_trial_and_
         chosen_family, chosen = result.study.best_family, best
     for final in finals:
         assert final.data.tags["trialrun.family"] == chosen_family
+        plots = {a.path for a in client.list_artifacts(final.info.run_id, "plots")}
+        assert plots == {
+            "plots/roc_curve.png",
+            "plots/precision_recall_curve.png",
+            "plots/confusion_matrix.png",
+            "plots/feature_importance.png",
+        }
         assert {k: final.data.params[k] for k in chosen} == {k: str(v) for k, v in chosen.items()}
 
     assert {k: parent.data.params[f"best_{k}"] for k in best} == {
         k: str(v) for k, v in best.items()
     }
+    # The parent's headline metrics are the experiment's results: Best is the finals' mean
+    scores = [f.data.metrics["valid_roc_auc"] for f in finals]
+    assert parent.data.metrics["best_valid_roc_auc"] == pytest.approx(sum(scores) / len(scores))
+    (baseline,) = by_role(runs, "baseline")
+    assert parent.data.metrics["baseline_test_roc_auc"] == baseline.data.metrics["test_roc_auc"]
+    assert parent.data.metrics["delta_test_roc_auc"] == pytest.approx(
+        parent.data.metrics["best_test_roc_auc"] - baseline.data.metrics["test_roc_auc"]
+    )
+    assert parent.data.metrics["tuning/best_trial_value"] == result.study.best_value
     assert parent.data.tags["optuna.stop_reason"] == "trial budget reached"
     assert parent.data.tags["optuna.best_run_id"] == result.study.best_run_id
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "optuna")}
