@@ -9,6 +9,7 @@ import pytest
 
 from agent.adapters.cli import main
 from agent.adapters.exit_codes import ExitCode
+from tools.jobs.inprocess import is_in_process
 from tools.jobs.model import JobState
 from tools.jobs.store import JobStore
 
@@ -50,8 +51,9 @@ def test_approved_it_runs_as_parallel_worker_jobs(examples_catalog, tracking_sto
 
     assert code == ExitCode.OK, capsys.readouterr()
     report = json.loads(Path("report.json").read_text())
-    jobs = [c["id"] for c in report["changes"]["items"] if c["kind"] == "job"]
-    assert len(jobs) == 2
-    assert all(JobStore().get(job).state == JobState.SUCCEEDED for job in jobs)
+    jobs = [JobStore().get(c["id"]) for c in report["changes"]["items"] if c["kind"] == "job"]
+    # The experiment is a job of its own; its two tuning workers are the others.
+    assert sorted(is_in_process(job) for job in jobs) == [False, False, True]
+    assert all(JobStore().get(job.id).state == JobState.SUCCEEDED for job in jobs)
     assert sum(report["summary"]["trials"].values()) == 4
     assert all(check["passed"] for check in report["verification"]["checks"])

@@ -28,6 +28,7 @@ from agent.pipeline.state import PipelineContext
 from agent.report.model import Report
 from agent.report.render_markdown import render_markdown
 from agent.request import ExperimentRequest
+from tools.jobs.inprocess import is_in_process
 from tools.jobs.kubernetes import KubernetesBackend
 from tools.jobs.model import JobState
 from tools.jobs.reconcile import TRIAL_JOB_ATTR
@@ -218,8 +219,13 @@ def test_the_pods_train_from_the_manifest_alone_and_no_credential_leaks_anywhere
     experiment_id = mlflow_client.get_run(parent).info.experiment_id
     runs = mlflow_client.search_runs([experiment_id], max_results=1000)
     ran_in = {r.data.tags["trialrun.role"]: r.data.tags.get("trialrun.job_id") for r in runs}
+    own = [
+        job.id
+        for job in (JobStore().get(c.id) for c in report.changes.items if c.kind == "job")
+        if is_in_process(job)
+    ]
     assert ran_in == {
-        "parent": None,
+        "parent": own[0],  # the experiment is a job of the submitting process
         "baseline": jobs["baseline"].id,
         "trial": job_id,
         "final": jobs["final"].id,
