@@ -20,7 +20,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,11 +33,11 @@ sys.path.insert(0, str(REPO / "tests" / "reliability"))
 from cases import all_cases, front  # noqa: E402
 from faults import (  # noqa: E402
     STAGES,
+    run_trialrun,
     start,
     stop_at,
     stop_detached_at,
     store_state,
-    trialrun_env,
     write_prompt,
 )
 from harness import Case, judge, leak_scan, make_template, run_case  # noqa: E402
@@ -153,18 +152,6 @@ def refusal_times(root: Path) -> None:
     print("(defaults: connect 3 s, read 5 s; TRIALRUN_STORE_CONNECT_TIMEOUT/_READ_TIMEOUT)")
 
 
-def _trialrun(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent.adapters.cli", *args],
-        cwd=directory,
-        env=trialrun_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-
-
 def faults(root: Path) -> None:
     """Stop a run at each stage, settle it with ``trialrun jobs list``, run the file again."""
     template = make_template(root / "fault-template")
@@ -183,9 +170,9 @@ def faults(root: Path) -> None:
         else:
             sig = signal.SIGINT if "SIGINT" in face else signal.SIGKILL
             stop_at(directory, stage, sig=sig)
-        _trialrun(directory, "jobs", "list")
+        run_trialrun(directory, "jobs", "list")
         settled = store_state(directory)
-        again = _trialrun(directory, "run", "p.md")
+        again = run_trialrun(directory, "run", "p.md")
         after = store_state(directory)
         resumed = "yes" if len({run_id for run_id, _ in after.parents}) == 1 else "no (new)"
         lost = FAULT_TRIALS - len(after.finished_trials)
@@ -218,7 +205,7 @@ def load(root: Path, storages: dict[str, str]) -> None:
         finally:
             for name in env_storage:
                 os.environ.pop(name)
-        _trialrun(directory, "jobs", "list")
+        run_trialrun(directory, "jobs", "list")
         ended = [
             j for j in JobStore(directory / ".trialrun" / "jobs.db").list() if j.state.finished
         ]

@@ -72,6 +72,21 @@ def trialrun_env() -> dict[str, str]:
     return env
 
 
+def run_trialrun(
+    directory: Path, *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run ``trialrun ARGS`` in ``directory`` to its end; return its exit code and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "agent.adapters.cli", *args],
+        cwd=directory,
+        env=trialrun_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+
+
 def start(directory: Path, *args: str, until: Callable[[str], bool] | None = None) -> Watched:
     """Start ``trialrun ARGS`` in ``directory``; ``seen`` is set once a line matches ``until``."""
     process = subprocess.Popen(
@@ -185,15 +200,7 @@ def stop_detached_at(directory: Path, stage: str, *, timeout: float = 120.0) -> 
     from tools.jobs import process
     from tools.jobs.store import JobStore
 
-    submitted = subprocess.run(
-        [sys.executable, "-m", "agent.adapters.cli", "run", "p.md", "--detach"],
-        cwd=directory,
-        env=trialrun_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    submitted = run_trialrun(directory, "run", "p.md", "--detach", timeout=120)
     found = re.search(r"Submitted job (j-[0-9a-f]{6})", submitted.stdout)
     assert found, submitted.stdout + submitted.stderr
     job = JobStore(directory / ".trialrun" / "jobs.db").get(found.group(1))
