@@ -9,7 +9,7 @@ from typing import IO, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from tools.tracking.redact import redact
+from tools.redact import redact
 
 
 class ProgressPrinter:

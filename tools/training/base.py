@@ -21,10 +21,10 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from tools.data.validate import Split
+from tools.data.split import Split
+from tools.encoding import booster_from_bytes, booster_to_bytes, predict_booster
 from tools.errors import Cancelled
 from tools.training.checkpoints import CheckpointStore, TrainingState
-from tools.training.encoding import booster_from_bytes, booster_to_bytes, predict_booster
 from tools.training.metrics import Metric, Task
 
 StopReason = Literal["completed", "early_stopping", "deadline"]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tools.data.validate import Split
+from tools.data.split import Split
 from tools.training.base import (
     FitResult,
     FitSpec,

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tools.data.validate import Split
+from tools.data.split import Split
 from tools.training.base import (
     FitResult,
     FitSpec,
