@@ -8,8 +8,10 @@ refused. Every turn ends in one typed :mod:`agent.outcome`, which each adapter m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -176,19 +178,20 @@ class Conversation:
                 Report(title="request refused", status="refused", plan=Plan(refusals=turn.refusals))
             )
         spent = context.usage.since(usage_before)
-        for report in turn.reports:
-            record_agent_usage(report, context, self.model_label, spent)
-        if turn.reports:
-            from agent.tracing import write_trace
+        with unless_the_store_is_gone():
+            for report in turn.reports:
+                record_agent_usage(report, context, self.model_label, spent)
+            if turn.reports:
+                from agent.tracing import write_trace
 
-            messages = state.get("messages", [])
-            asked = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
-            write_trace(
-                turn.reports,
-                str(asked.content) if asked else "",
-                turn.answer,
-                context.trace[before_trace:],
-            )
+                messages = state.get("messages", [])
+                asked = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
+                write_trace(
+                    turn.reports,
+                    str(asked.content) if asked else "",
+                    turn.answer,
+                    context.trace[before_trace:],
+                )
         return turn
 
     def _outcome(self, turn: TurnResult, state: Any, *, request: bool) -> Outcome:
@@ -265,6 +268,22 @@ class Conversation:
                         "decisions": [{"type": "reject", "message": message} for _ in requests]
                     }
         return answers
+
+
+@contextlib.contextmanager
+def unless_the_store_is_gone() -> Iterator[None]:
+    """Skip the turn's bookkeeping (usage, trace) when the tracking store stopped answering.
+
+    The experiment's report already names the store and the runs it could not write; a second
+    failure on the way out would only replace that report with a traceback.
+    """
+    from tools.stores import store_failure
+
+    try:
+        yield
+    except Exception as exc:
+        if store_failure(exc) is None:
+            raise
 
 
 def record_agent_usage(report: Report, context: AgentContext, model: str, usage: Usage) -> None:

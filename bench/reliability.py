@@ -190,6 +190,7 @@ def load(root: Path, storages: dict[str, str]) -> None:
     template = make_template(root / "load-template")
     print("\n| 8 runs at once took | Optuna storage | succeeded | failed, said why | lost |")
     print("|---|---|---:|---:|---:|")
+    deleted: dict[str, int] = {}
     for label, storage in storages.items():
         directory = root / f"load-{label}"
         shutil.copytree(template, directory)
@@ -205,6 +206,8 @@ def load(root: Path, storages: dict[str, str]) -> None:
         finally:
             for name in env_storage:
                 os.environ.pop(name)
+            if storage:
+                deleted[label] = delete_studies(directory, storage)
         run_trialrun(directory, "jobs", "list")
         ended = [
             j for j in JobStore(directory / ".trialrun" / "jobs.db").list() if j.state.finished
@@ -217,6 +220,27 @@ def load(root: Path, storages: dict[str, str]) -> None:
             f"| {time.monotonic() - started:.0f} s | {label} | {codes.count(0)} | {said_why} "
             f"| {LOAD_PROCESSES - len(ended)} |"
         )
+    for label, count in deleted.items():
+        print(f"\n{label}: the {count} studies the runs made were deleted from the shared storage.")
+
+
+def delete_studies(directory: Path, storage: str) -> int:
+    """Delete the studies the runs in ``directory`` made in a shared storage, by their parents' tags.
+
+    The tags name exactly this directory's studies, where a name prefix would also match studies
+    another user of the same database is making at the time.
+    """
+    import optuna
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{directory / 'mlflow.db'}")
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids, "tags.`trialrun.role` = 'parent'", max_results=1000)
+    existing = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    made = {r.data.tags["optuna.study"] for r in runs} & existing
+    for name in made:
+        optuna.delete_study(study_name=name, storage=storage)
+    return len(made)
 
 
 def main() -> None:

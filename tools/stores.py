@@ -234,3 +234,49 @@ def _null_pool() -> Any:
     from sqlalchemy.pool import NullPool
 
     return NullPool
+
+
+def store_failure(exc: BaseException) -> str | None:
+    """Say in one line which store stopped answering, when that is why ``exc`` was raised.
+
+    Mid-experiment, the tracking store or the Optuna storage can stop (a server restarted, a
+    database connection cut). MLflow and SQLAlchemy then raise with pages of URL and driver
+    detail; this names the store by its URL (password masked) and the reason in a few words.
+
+    Example:
+        >>> store_failure(ValueError("bad value")) is None
+        True
+    """
+    import re
+
+    for link in error_chain(exc):
+        text = str(link)
+        if type(link).__name__ == "MlflowException" and text.startswith("API request to "):
+            found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text) or re.search(
+                r"(Read timed out|Max retries exceeded)", text
+            )
+            reason = found.group(1) if found else "no answer"
+            return (
+                f"the MLflow tracking store {redact(settings.tracking_uri())!r} stopped answering "
+                f"({reason.strip().lower()})"
+            )
+        if type(link).__module__.startswith("sqlalchemy") and type(link).__name__ in (
+            "OperationalError",
+            "InterfaceError",
+        ):
+            detail = str(getattr(link, "orig", None) or link).strip().splitlines()
+            return (
+                f"the Optuna storage {redact(settings.optuna_storage())!r} stopped answering "
+                f"({redact(detail[0] if detail else 'no answer')[:200]})"
+            )
+    return None
+
+
+def error_chain(exc: BaseException) -> list[BaseException]:
+    """Return ``exc`` and every exception it was raised from or while handling, once each."""
+    chain: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and all(link is not seen for seen in chain):
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    return chain

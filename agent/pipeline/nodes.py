@@ -21,6 +21,8 @@ from agent.pipeline.state import PipelineContext, PipelineState
 from agent.report.model import Failure
 from agent.request import ExperimentRequest
 from tools.errors import Cancelled, PolicyError
+from tools.stores import store_failure
+from tools.tracking.runs import unclosed_runs
 from tools.training import get_trainer
 from tools.training.metrics import get_metric
 from tools.tuning import experiment as steps
@@ -55,17 +57,37 @@ def guarded(name: str) -> Callable[[NodeFn], NodeFn]:
                     else "failed"
                 )
                 parent = state.get("parent")
+                unclosed: list[str] = []
                 if parent is not None:
                     parent.writer.fail(exc if not cancelled else Cancelled(str(exc) or "cancelled"))
-                runtime.context.emit("failed", node=name, error=str(exc))
+                    unclosed = unclosed_runs(parent.run_id)
+                message = failure_message(exc, unclosed)
+                runtime.context.emit("failed", node=name, error=message)
                 return {
                     "status": status,
-                    "failure": Failure(node=name, error_type=type(exc).__name__, message=str(exc)),
+                    "failure": Failure(node=name, error_type=type(exc).__name__, message=message),
                 }
 
         return run
 
     return wrap
+
+
+def failure_message(exc: BaseException, unclosed: list[str]) -> str:
+    """Say why a node failed: a store that stopped answering in one line, with the runs not closed.
+
+    The runs the store did not take the end of stay RUNNING in it; the next trialrun command that
+    finds the store answering settles them (see :mod:`tools.jobs.recovery`).
+    """
+    lost = store_failure(exc)
+    if lost is None:
+        return str(exc)
+    if not unclosed:
+        return lost
+    return (
+        f"{lost}; {len(unclosed)} run(s) could not be closed there and show RUNNING until "
+        f"the next trialrun command settles them: {', '.join(unclosed)}"
+    )
 
 
 def tune_request(request: ExperimentRequest) -> steps.TuneRequest:

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from agent.report.model import Check
+from tools.stores import store_failure
 from tools.tracking.context import NOT_A_CHECKOUT
 from tools.tracking.runs import client
 from tools.training.run import DataContext, TrainOutcome
@@ -24,7 +25,7 @@ def read_run(run_id: str) -> tuple[dict[str, Any] | None, str]:
     try:
         run = client().get_run(run_id)
     except Exception as exc:  # a missing run and an unreachable server both fail the check
-        return None, f"{type(exc).__name__}: {exc}"
+        return None, store_failure(exc) or f"{type(exc).__name__}: {exc}"
     inputs = run.inputs.dataset_inputs if run.inputs else []
     return (
         {

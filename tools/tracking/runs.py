@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
@@ -176,6 +177,7 @@ class RunWriter:
         if run_id is not None:
             self.run_id = run_id
             self.client.update_run(run_id, status="RUNNING")
+            _opened(run_id, parent_run_id)
             return
         all_tags: dict[str, Any] = {**environment_tags(), "mlflow.runName": name, **(tags or {})}
         if parent_run_id:
@@ -184,6 +186,7 @@ class RunWriter:
             experiment_id, run_name=redact(name), tags=redact_mapping(all_tags)
         )
         self.run_id = run.info.run_id
+        _opened(self.run_id, parent_run_id)
         if git_state().dirty:
             self.log_text(git_state().diff, "git/diff.patch")
 
@@ -242,16 +245,49 @@ class RunWriter:
 
     def finish(self, status: RunStatus = "FINISHED") -> None:
         """Close the run with ``status``."""
-        self.run_later(self.client.set_terminated, self.run_id, status)
+        self.run_later(self._terminate, status)
+
+    def _terminate(self, status: RunStatus) -> None:
+        self.client.set_terminated(self.run_id, status)
+        with _OPEN_LOCK:
+            _OPEN.pop(self.run_id, None)
 
     def fail(self, exc: BaseException, *, tags: Mapping[str, Any] | None = None) -> None:
-        """Record ``exc``, its traceback and ``tags``; close the run FAILED (KILLED if cancelled)."""
+        """Record ``exc``, its traceback and ``tags``; close the run FAILED (KILLED if cancelled).
+
+        A store that does not take the run's end leaves it RUNNING there and listed by
+        :func:`unclosed_runs`.
+        """
         text = "".join(traceback.format_exception(exc))
         status: RunStatus = "KILLED" if isinstance(exc, Cancelled | KeyboardInterrupt) else "FAILED"
         with contextlib.suppress(Exception):
             self.log_text(text, "error/traceback.txt")
             self.log(tags={"trialrun.error": f"{type(exc).__name__}: {exc}"[:4000], **(tags or {})})
-        self.finish(status)
+        # The store that failed the work may fail its end too; the run then stays on record as
+        # open (see unclosed_runs) and the error that ended it is the one that propagates.
+        with contextlib.suppress(Exception):
+            self.finish(status)
+
+
+_OPEN: dict[str, str | None] = {}
+"""Runs this process opened and has not closed yet: run id -> parent run id (None: a parent)."""
+_OPEN_LOCK = threading.Lock()
+
+
+def _opened(run_id: str, parent_run_id: str | None) -> None:
+    with _OPEN_LOCK:
+        _OPEN[run_id] = parent_run_id
+
+
+def unclosed_runs(parent_run_id: str) -> list[str]:
+    """Return the runs of one experiment this process opened and could not close, parent first.
+
+    A run is open from its creation (or reopening) until its end was written; one whose end the
+    tracking store did not take, because it stopped answering, stays listed here.
+    """
+    with _OPEN_LOCK:
+        children = [r for r, parent in _OPEN.items() if parent == parent_run_id]
+        return ([parent_run_id] if parent_run_id in _OPEN else []) + children
 
 
 @contextlib.contextmanager

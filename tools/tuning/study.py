@@ -7,6 +7,7 @@ within one round, and no new trial starts once the time left would not cover one
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import warnings
@@ -18,6 +19,7 @@ import optuna
 
 from tools.errors import Cancelled, ConfigError
 from tools.jobs.reconcile import TRIAL_JOB_ATTR
+from tools.stores import store_failure
 from tools.tracking.runs import DeferredWrites
 from tools.tracking.settle import RUN_JOB_TAG
 from tools.training import get_trainer
@@ -29,6 +31,17 @@ from tools.tuning.shared import SharedStudy, TrialBudgetSpent
 from tools.tuning.space import starting_points, suggest
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class _OneLine(logging.Filter):
+    """Keep Optuna's "Trial N failed" warning to its line: the traceback goes to the trial's run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("optuna.study._optimize").addFilter(_OneLine())
 
 
 @dataclass(frozen=True)
@@ -247,8 +260,8 @@ def run_study(
         if on_trial is not None:
             on_trial(trial)
         reason = _stop_reason(study, settings, state, deadline, reserve, cancel)
-        if reason:
-            state.stop_reason = reason
+        if reason or state.store_lost is not None:
+            state.stop_reason = reason or state.stop_reason
             study.stop()
 
     # The same checks as after each trial, so no first trial starts when the budget is already spent.
@@ -273,6 +286,9 @@ def run_study(
             state.stop_reason = "trial budget reached"
         finally:
             state.deferred.close()  # every trial's run is written before anyone reads it back
+        if state.store_lost is not None:
+            # No trial can be recorded without the store: the study ends with its error.
+            raise state.store_lost
     if cancel is not None and cancel.is_set():
         state.stop_reason = "cancelled"
     return _outcome(study, settings, state, time.monotonic() - started)
@@ -302,6 +318,7 @@ class _LoopState:
     durations: list[float] = field(default_factory=list)
     stop_reason: str = "trial budget reached"
     last_error: str = ""
+    store_lost: Exception | None = None
     deferred: DeferredWrites = field(default_factory=DeferredWrites)
     best: tuple[int, TrainOutcome] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -369,6 +386,8 @@ def _one_trial(
         raise
     except Exception as exc:
         state.last_error = f"{type(exc).__name__}: {exc}"
+        if store_failure(exc) is not None:
+            state.store_lost = exc
         raise
     trial.set_user_attr("mlflow_run_id", outcome.output.mlflow_run_id)
     trial.set_user_attr("family", family)
