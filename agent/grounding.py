@@ -4,6 +4,11 @@ Small models invent plausible values (asked "Train a model on churn.", a 0.5B mo
 dataset ``churn_dataset``, version ``v1.0`` and seed 42). Before anything runs, each value the
 model passes is checked against the catalog and against the person's own words (messages, answers,
 a prompt file); a value nobody stated is treated as missing, so the person is asked for it.
+
+What the person stated is what the offline reader (:func:`agent.planner.parse.parse`) reads in
+their words, not whether the value's characters occur there: "15 min" states 900 seconds and not
+15, "seeds 1-3" states seeds 1, 2 and 3, "v3" states no trial count. A required input, or a
+target column, that the reader did not read is dropped and asked for.
 """
 
 from __future__ import annotations
@@ -19,6 +24,13 @@ from agent.report.model import Source
 REQUIRED = ("dataset", "version", "metric", "seeds")
 LIMITS = ("budget.trials", "budget.seconds")
 """The budget is given when either limit is; the other takes its default."""
+READ_ONLY = (*REQUIRED, *LIMITS, "target")
+"""Fields whose value counts as stated only when the offline reader read it in the person's words.
+
+Unstated, a target falls back to the catalog's; the others are asked for.
+"""
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+|,?\s+(?:and\s+)?then\s+", re.IGNORECASE)
+"""Where a message holding several requests splits into them ("... seed 1. Then tune wine ...")."""
 OPTIONAL = ("target", "model", "direction", "optimize", "experiment", "runtime", "approve")
 BUDGET_KEYS = ("trials", "seconds", "cpus", "gpus", "parallel")
 _ORDER = ("dataset", "version", "metric", "budget", "seeds")
@@ -65,6 +77,26 @@ def statements(
     return stated, rejected
 
 
+def readings(texts: Iterable[str], known: Mapping[str, list[str]]) -> dict[str, list[Any]]:
+    """Return every value the reader read for each flat field, in the texts that still count.
+
+    Each text is read whole and sentence by sentence, so each request of a message holding
+    several counts. A later text that states a field replaces what earlier ones said of it: after
+    "actually make it 50 trials", 20 trials is no longer stated.
+    """
+    read: dict[str, list[Any]] = {}
+    for text in texts:
+        if not text.strip():
+            continue
+        pieces = [text, *(p for p in _SENTENCE.split(text) if p.strip() and p != text)]
+        found: dict[str, list[Any]] = {}
+        for piece in pieces:
+            for name, value in flat(parse(piece, known=known).fields).items():
+                found.setdefault(name, []).append(value)
+        read.update(found)
+    return read
+
+
 def flat(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Flatten a request's fields: ``budget`` becomes ``budget.trials`` and so on."""
     out = {k: v for k, v in fields.items() if k != "budget"}
@@ -90,6 +122,7 @@ def ground(
     """
     said, rejected = statements(texts, known)
     stated = flat(said)
+    read = readings(texts, known)
     front = flat(front_matter)
     words = " ".join(texts).lower()
     result = Grounded(rejected={k: v for k, v in rejected.items() if k not in front})
@@ -98,8 +131,8 @@ def ground(
             result.fields[name], result.sources[name] = front[name], "front matter"
             continue
         value = proposed.get(name)
-        if value is not None and not _stated(name, value, stated, words):
-            if name in REQUIRED + LIMITS:
+        if value is not None and not _stated(name, value, read, words):
+            if name in READ_ONLY:
                 result.problems.append(f"{name} {value!r} was not stated by the person")
             value = None
         if value is None and name in stated:
@@ -124,12 +157,12 @@ def unflatten(fields: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _stated(name: str, value: Any, stated: Mapping[str, Any], words: str) -> bool:
-    if name in stated and _same(stated[name], value):
+def _stated(name: str, value: Any, read: Mapping[str, list[Any]], words: str) -> bool:
+    if any(_same(r, value) for r in read.get(name, [])):
         return True
-    if name == "seeds":
-        seeds = value if isinstance(value, list) else [value]
-        return "seed" in words and all(_number_in(s, words) for s in seeds)
+    if name in READ_ONLY:
+        # Characters are not a statement: "v3" holds a 3 but states no trial count.
+        return False
     if isinstance(value, bool):
         return False
     if isinstance(value, int | float):

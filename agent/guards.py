@@ -1,7 +1,8 @@
 """The agent's guardrails, from langchain's own middleware where it has them.
 
 - PII and secrets: ``PIIMiddleware`` on what goes to the model, what comes back and tool results.
-- Loops: ``ModelCallLimitMiddleware`` and ``ToolCallLimitMiddleware`` cap every turn.
+- Loops: ``ModelCallLimitMiddleware`` and ``ToolCallLimitMiddleware`` cap every turn, and
+  :class:`LastCallAfterExperiment` makes the call after an experiment's result the turn's last.
 - Costly plans: ``HumanInTheLoopMiddleware`` interrupts before a run whose budget is over the
   approval policy (chat: a yes/no; CI: refused unless the prompt file pre-approves).
 - Deploying: no tool can touch the model registry; :class:`DeployGuard` also records every request
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -211,6 +213,62 @@ class UsageCounter(AgentMiddleware[Any, AgentContext, Any]):
         return response
 
 
+class LastCallAfterExperiment(AgentMiddleware[Any, AgentContext, Any]):
+    """Once an experiment of the turn has run or been planned, the next model call is the last.
+
+    Its report (or plan) is already the person's; what is left is to say so. That call gets no
+    tools, so a model cannot run the same request again or wander off (the 1.5B model repeated
+    the run after its result, a fourth call for a complete request). A model that calls a tool
+    anyway has the calls dropped and answers with the experiment's own summary. Several
+    experiments still run in one turn when the model calls them at once.
+    """
+
+    def wrap_model_call(
+        self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], ModelResponse[Any]]
+    ) -> ModelResponse[Any]:
+        """Call the model without tools after an experiment's result, and keep only its text."""
+        result = experiment_result(request.messages)
+        if result is None:
+            return handler(request)
+        response = handler(request.override(tools=[], tool_choice=None))
+        messages = [
+            _without_tool_calls(m, result) if isinstance(m, AIMessage) else m
+            for m in response.result
+        ]
+        return ModelResponse(result=messages, structured_response=response.structured_response)
+
+
+UNFINISHED = frozenset({"needs_input", "invalid"})
+"""The run-experiment results that leave the request to be completed or fixed; any other ends it."""
+
+
+def experiment_result(messages: list[Any]) -> dict[str, Any] | None:
+    """Return the latest run-experiment result of this turn that ended its request, if any."""
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            return None
+        if not (isinstance(message, ToolMessage) and message.name == "run_experiment"):
+            continue
+        if message.status == "error":
+            continue
+        try:
+            result = json.loads(str(message.content))
+        except json.JSONDecodeError:
+            continue
+        if isinstance(result, dict) and result.get("status") not in (None, *UNFINISHED):
+            return result
+    return None
+
+
+def _without_tool_calls(message: AIMessage, result: dict[str, Any]) -> AIMessage:
+    if not message.tool_calls:
+        return message
+    from agent.planner.offline import outcome_text
+
+    text = str(message.content or "").strip() or outcome_text(result)
+    return AIMessage(text, id=message.id, usage_metadata=message.usage_metadata)
+
+
 def needs_approval(request: Any) -> bool:
     """Return True when a run-experiment call's budget is over the approval policy."""
     context: AgentContext = request.runtime.context
@@ -284,6 +342,7 @@ def approval_middleware() -> HumanInTheLoopMiddleware:
 def limit_middleware() -> list[AgentMiddleware[Any, Any, Any]]:
     """Cap model calls, tool calls and experiments per turn."""
     return [
+        LastCallAfterExperiment(),
         ModelCallLimitMiddleware(run_limit=MAX_MODEL_CALLS, exit_behavior="end"),
         ToolCallLimitMiddleware(run_limit=MAX_TOOL_CALLS, exit_behavior="continue"),
         ToolCallLimitMiddleware(

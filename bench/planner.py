@@ -76,10 +76,38 @@ def main(argv: list[str] | None = None) -> int:
     table = yaml.safe_load(CORPUS.read_text(encoding="utf-8"))
     cases = table["cases"][:: max(1, args.every)]
     with _model(args.model, args.base_url) as model:
-        rows = [judge(case, table, model) for case in cases]
-        turns = [whole_turn(text, model) for text in COMPLETE]
+        rows, turns = [], []
+        for number, case in enumerate(cases, 1):
+            rows.append(judge(case, table, model))
+            print_row(f"case {number}/{len(cases)}", rows[-1])
+        for number, text in enumerate(COMPLETE, 1):
+            turns.append(whole_turn(text, model))
+            print_turn(f"turn {number}/{len(COMPLETE)}", text, turns[-1])
     print_table(args.model, rows, turns, every=args.every, total=len(table["cases"]))
     return 0
+
+
+def print_row(label: str, row: Mapping[str, Any]) -> None:
+    """Print one judged case as soon as it is judged, to stderr (the table goes to stdout)."""
+    verdict = "ok" if row["right_inputs"] else "action ok" if row["right_action"] else "miss"
+    extra = f" invented={row['invented']}" if row["invented"] else ""
+    extra += f" reaching={row['reaching']}" if row["reaching"] else ""
+    print(
+        f"{label} {row['seconds']:6.1f}s {verdict:9} {row['text'][:60]!r} -> {row['got']!r:.100}"
+        f"{extra}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def print_turn(label: str, text: str, turn: Mapping[str, Any]) -> None:
+    """Print one whole turn as soon as it ends, to stderr."""
+    print(
+        f"{label} {turn['seconds']:6.1f}s calls={turn['calls']} planned={turn['planned']} "
+        f"registry={turn['registry']} tools={turn['tools']} {text[:60]!r}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 @contextmanager
@@ -247,8 +275,10 @@ def whole_turn(text: str, model: Any) -> dict[str, Any]:
                 registry = len(client.search_registered_models())
         finally:
             os.chdir(here)
+    messages = conversation.agent.get_state(conversation.config).values.get("messages", [])
     return {
         "calls": conversation.context.usage.model_calls,
+        "tools": [c["name"] for m in messages for c in getattr(m, "tool_calls", None) or []],
         "planned": bool(turn.plans),
         "registry": registry,
         "seconds": seconds,

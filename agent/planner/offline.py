@@ -122,9 +122,7 @@ class OfflinePlanner(BaseChatModel):
             return _call("ask_user", {"missing": result.get("missing", [])}, messages)
         if status in ("invalid", "error"):
             return AIMessage(f"I could not run it: {result.get('error')}")
-        if status == "planned":
-            return AIMessage("Here is the plan; nothing was run.")
-        return AIMessage(_outcome_text(result))
+        return AIMessage(outcome_text(result))
 
 
 def _call(name: str, args: dict[str, Any], messages: Sequence[BaseMessage]) -> AIMessage:
@@ -156,8 +154,11 @@ def _refusal(intent: Intent) -> str:
     )
 
 
-def _outcome_text(result: dict[str, Any]) -> str:
+def outcome_text(result: dict[str, Any]) -> str:
+    """Return the answer to an experiment's result: its plan, or its outcome in figures."""
     status = result.get("status")
+    if status == "planned":
+        return "Here is the plan; nothing was run."
     if status != "succeeded":
         failure = result.get("failure") or {}
         return f"The experiment {status}: {failure.get('message', '')}".strip()

@@ -27,6 +27,7 @@ from agent import guards
 from agent.context import AgentContext
 from agent.conversation import Conversation
 from agent.guards import MAX_EXPERIMENTS_PER_TURN
+from agent.outcome import NeedsInput
 from agent.toolset import build_tools
 
 pytestmark = pytest.mark.llm
@@ -144,6 +145,7 @@ def test_a_fully_specified_request_runs_with_the_stated_values(
     assert_valid_tool_calls(conversation)
     assert 1 <= len(turn.reports) <= MAX_EXPERIMENTS_PER_TURN
     assert conversation.context.usage.model_calls <= CALL_CAP
+    assert "limit" not in turn.answer.lower()  # the turn ended on its own, not at the cap
     for report in turn.reports:
         assert report.status == "succeeded"
         stated = {i.name: i.value for i in report.plan.inputs}
@@ -176,6 +178,22 @@ def test_a_missing_input_is_asked_for_and_nothing_runs(
         assert "primary metric" in question and "seeds" in question
     else:
         assert turn.answer
+
+
+def test_digits_that_state_no_budget_or_seed_are_not_taken_for_one(
+    real_model, person, examples_catalog, tracking_store, tracked
+):
+    conversation = Conversation(context=AgentContext())
+
+    turn = conversation.send(
+        "Tune lightgbm on wine v1 for log_loss with a 15 min budget.", person(answers=[None])
+    )
+
+    assert_valid_tool_calls(conversation)
+    assert conversation.context.usage.model_calls <= CALL_CAP
+    assert turn.reports == [] and tracked() == []
+    if isinstance(turn.outcome, NeedsInput):  # or the model asked in prose
+        assert "seeds" in turn.outcome.missing and "budget" not in turn.outcome.missing
 
 
 def test_a_deployment_request_is_refused(real_model, person, examples_catalog, tracking_store):
