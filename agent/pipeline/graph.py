@@ -5,8 +5,11 @@ validate data → baseline → tune (when optimising) → final training → ver
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -95,14 +98,32 @@ def _after_baseline(state: PipelineState) -> str:
     return "tune" if state["request"].optimize else "final_training"
 
 
+Node = Callable[[PipelineState, Runtime[PipelineContext]], dict[str, Any]]
+
+
+def timed(phase: str, node: Node) -> Any:
+    """Return ``node`` recording its wall seconds as ``timings[phase]`` (for the report).
+
+    Typed ``Any``: langgraph's node protocols do not match a wrapper's signature.
+    """
+
+    @functools.wraps(node)
+    def run(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+        started = time.monotonic()
+        update = node(state, runtime)
+        return {**update, "timings": {phase: round(time.monotonic() - started, 3)}}
+
+    return run
+
+
 def build_graph() -> Any:
     """Compile the pipeline graph."""
     graph = StateGraph(PipelineState, context_schema=PipelineContext)
-    graph.add_node("validate_data", nodes.validate_data)
-    graph.add_node("baseline", nodes.baseline)
-    graph.add_node("tune", nodes.tune)
-    graph.add_node("final_training", nodes.final_training)
-    graph.add_node("verify", verify)
+    graph.add_node("validate_data", timed("validate", nodes.validate_data))
+    graph.add_node("baseline", timed("baseline", nodes.baseline))
+    graph.add_node("tune", timed("tune", nodes.tune))
+    graph.add_node("final_training", timed("finals", nodes.final_training))
+    graph.add_node("verify", timed("verify", verify))
     graph.add_node("report", report)
     graph.add_edge(START, "validate_data")
     graph.add_conditional_edges(
