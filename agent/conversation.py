@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.types import Command
 
+from agent.answers import AnswerTable
 from agent.context import AgentContext, Usage
 from agent.guards import redact_message
 from agent.outcome import (
@@ -59,6 +60,7 @@ class TurnResult:
     plans: list[dict[str, Any]] = field(default_factory=list)
     awaiting: str = ""
     errors: list[str] = field(default_factory=list)
+    tables: list[AnswerTable] = field(default_factory=list)
     outcome: Outcome = field(default_factory=lambda: Answered(""))
 
 
@@ -156,6 +158,7 @@ class Conversation:
         before_reports, before_refusals = len(context.reports), len(context.refusals)
         before_plans, usage_before = len(context.plans), replace(context.usage)
         before_errors, before_trace = len(context.errors), len(context.trace)
+        before_tables = len(context.tables)
         state = self._invoke(first)
         for _ in range(MAX_INTERRUPTS_PER_TURN):
             interrupts = state.get("__interrupt__") or []
@@ -170,6 +173,7 @@ class Conversation:
         turn.refusals = context.refusals[before_refusals:]
         turn.plans = context.plans[before_plans:]
         turn.errors = context.errors[before_errors:]
+        turn.tables = context.tables[before_tables:]
         turn.outcome = self._outcome(turn, state, request=request)
         if turn.refusals and not turn.reports and not turn.plans:
             turn.reports.append(
