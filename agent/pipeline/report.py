@@ -22,6 +22,7 @@ from agent.report.model import (
 )
 from agent.request import REQUIRED_FIELDS, ExperimentRequest
 from tools import settings
+from tools.tracking.links import ui_link
 from tools.training.run import TrainOutcome
 from tools.tuning.experiment import BEST_DEFINITION
 from tools.tuning.rollback import command as rollback_command
@@ -351,5 +352,4 @@ def _notes(state: PipelineState) -> list[str]:
 def _link(uri: str, experiment_id: str, run_id: str | None = None) -> str | None:
     if not uri.startswith(("http://", "https://")):
         return None
-    base = f"{uri.rstrip('/')}/#/experiments/{experiment_id}"
-    return f"{base}/runs/{run_id}" if run_id else base
+    return ui_link(uri, experiment_id, run_id)

@@ -34,6 +34,7 @@ from agent.report.model import (
     Summary,
     Verification,
 )
+from tools.tracking.links import ui_link
 from tools.training.run import ModelTrainerOutput
 from tools.tuning.experiment import BEST_DEFINITION
 
@@ -55,8 +56,7 @@ SECRET_KEY = "sk-proj-Zq8xT3vLm2Nw9Kp4Rj7Yb1Hc"
 
 
 def _link(run_id: str | None = None) -> str:
-    base = f"{UI}/#/experiments/{EXPERIMENT}"
-    return f"{base}/runs/{run_id}" if run_id else base
+    return ui_link(UI, EXPERIMENT, run_id)
 
 
 def _plan(*, trials: int = 50) -> Plan:
