@@ -180,15 +180,17 @@ class Conversation:
                 Report(title="request refused", status="refused", plan=Plan(refusals=turn.refusals))
             )
         spent = context.usage.since(usage_before)
-        for report in turn.reports:
+        # With the tracking server gone, usage and the trace cannot be written: the report says so.
+        recorded = [r for r in turn.reports if not tracking_gone(r)]
+        for report in recorded:
             record_agent_usage(report, context, self.model_label, spent)
-        if turn.reports:
+        if recorded:
             from agent.tracing import write_trace
 
             messages = state.get("messages", [])
             asked = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
             write_trace(
-                turn.reports,
+                recorded,
                 str(asked.content) if asked else "",
                 turn.answer,
                 context.trace[before_trace:],
@@ -269,6 +271,13 @@ class Conversation:
                         "decisions": [{"type": "reject", "message": message} for _ in requests]
                     }
         return answers
+
+
+def tracking_gone(report: Report) -> bool:
+    """Return True when the report's experiment lost its tracking server while it ran."""
+    from agent.pipeline.nodes import LOST
+
+    return report.failure is not None and report.failure.error_type == LOST
 
 
 def record_agent_usage(report: Report, context: AgentContext, model: str, usage: Usage) -> None:

@@ -42,6 +42,56 @@ def check_stores(*, optuna: bool) -> None:
         check_optuna_storage(settings.optuna_storage(), connect=connect, read=read)
 
 
+_LOST_SIGNS = (
+    "Max retries exceeded",
+    "Connection refused",
+    "Connection aborted",
+    "Connection reset",
+    "RemoteDisconnected",
+    "Read timed out",
+    "Failed to establish a new connection",
+)
+"""What the HTTP client's errors say when the tracking server stopped answering."""
+
+
+def tracking_lost(exc: BaseException) -> Unreachable | None:
+    """Return an :class:`Unreachable` naming the tracking server when ``exc`` says it went away.
+
+    MLflow raises the HTTP client's connection errors, or its own ``MlflowException`` quoting
+    them once its retries are spent; either may be the cause of another error (a failed trial).
+    None when ``exc`` is anything else or the store is not a server.
+
+    Example:
+        >>> tracking_lost(ValueError("bad value")) is None
+        True
+    """
+    uri = settings.tracking_uri()
+    if urlparse(uri).scheme.lower() not in ("http", "https"):
+        return None
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, Unreachable):
+            return current
+        text = str(current)
+        if isinstance(current, ConnectionError) or any(sign in text for sign in _LOST_SIGNS):
+            reason = _lost_reason(text)
+            return Unreachable(
+                f"The MLflow tracking server {redact(uri)!r} stopped answering ({reason}). "
+                "Check that it runs, then run the same request again: it resumes the study."
+            )
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _lost_reason(text: str) -> str:
+    for sign in _LOST_SIGNS:
+        if sign in text:
+            return sign.lower()
+    return redact(" ".join(text.split()))[:120] or "connection lost"
+
+
 def check_tracking_store(uri: str, *, connect: float, read: float) -> None:
     """Check that the MLflow tracking store at ``uri`` can be used.
 

@@ -37,6 +37,17 @@ def verify(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str,
     parent = state.get("parent")
     if parent is None:
         return {"checks": [], "readback": {}}
+    failure = state.get("failure")
+    if failure is not None and failure.error_type == nodes.LOST:
+        # Every read-back would wait out MLflow's retries and fail the same way.
+        lost = Check(
+            name="read back from MLflow",
+            passed=False,
+            run_id=parent.run_id,
+            detail="not attempted: the tracking server stopped answering during "
+            f"{failure.node}; nothing was checked or marked finished",
+        )
+        return {"checks": [lost], "readback": {}}
     runtime.context.emit("stage", name="verify", detail=parent.run_id)
     request, digest = state["request"], state["data"].entry.sha256
     status = state.get("status", "failed")

@@ -20,9 +20,13 @@ from agent.pipeline.state import PipelineContext, PipelineState
 from agent.report.model import Failure
 from agent.request import ExperimentRequest
 from tools.errors import Cancelled, PolicyError
+from tools.stores import tracking_lost
 from tools.training import get_trainer
 from tools.training.metrics import get_metric
 from tools.tuning import experiment as steps
+
+LOST = "Unreachable"
+"""A failure's ``error_type`` when the tracking server stopped answering during the run."""
 
 
 class NodeFn(Protocol):
@@ -42,6 +46,14 @@ def guarded(name: str) -> Callable[[NodeFn], NodeFn]:
             try:
                 return node(state, runtime)
             except (Exception, KeyboardInterrupt) as exc:
+                lost = tracking_lost(exc)
+                if lost is not None:
+                    # Nothing can be written to the tracking server now: say so once and stop.
+                    runtime.context.emit("failed", node=name, error=str(lost))
+                    return {
+                        "status": "failed",
+                        "failure": Failure(node=name, error_type=LOST, message=str(lost)),
+                    }
                 cancelled = (
                     isinstance(exc, Cancelled | KeyboardInterrupt)
                     or runtime.context.cancel.is_set()
