@@ -67,14 +67,19 @@ def fmt_score(value: float | None, digits: int = SIGNIFICANT) -> str:
 
 
 def is_json(text: str) -> bool:
-    """Return True when ``text`` is a JSON object or list (a tool result, not an answer).
+    """Return True when ``text`` is a JSON object or list, or the start of one cut to size.
+
+    That is a tool's result repeated, not an answer to show a person.
 
     Example:
-        >>> is_json('{"runs": []}'), is_json("Two runs found.")
-        (True, False)
+        >>> is_json('{"runs": []}'), is_json('{"runs": [{"run_id": ... [cut'), is_json("2 runs.")
+        (True, True, False)
     """
+    stripped = text.strip()
+    if stripped.startswith(("{", "[")):
+        return True
     try:
-        return isinstance(json.loads(text), dict | list)
+        return isinstance(json.loads(stripped), dict | list)
     except ValueError:
         return False
 
@@ -114,6 +119,8 @@ def runs_table(found: RunList, *, names: dict[str, str], best: bool = False) -> 
             )
         )
     notes = list(found.cut)
+    if found.order_by:
+        notes.append(f"ordered by {', '.join(found.order_by)}")
     if found.more:
         notes.append("more runs match: ask for a higher limit or a narrower filter")
     if not rows:

@@ -9,6 +9,7 @@ from typing import IO, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from agent.answers import fmt_score
 from tools.tracking.redact import redact
 
 
@@ -85,10 +86,14 @@ class ProgressPrinter:
         if event == "stage":
             line = f"[trialrun] {payload.get('name')}: {payload.get('detail', '')}"
         elif event == "trial":
+            value = payload.get("value")
             line = (
                 f"[trialrun] trial {payload.get('number')} {payload.get('state')} "
-                f"value={payload.get('value')} ({self.done}/{self.trials}, best {best}, {left:.0f}s left)"
+                f"value={fmt_score(value) if isinstance(value, int | float) else '-'} "
+                f"({self.done}/{self.trials}, best {best}, {left:.0f}s left)"
             )
+        elif event == "failed":
+            line = f"[trialrun] failed in {payload.get('node')}: {payload.get('error')}"
         else:
             line = f"[trialrun] {event}: {payload}"
         print(redact(line), file=self.stream, flush=True)

@@ -114,7 +114,7 @@ class OfflinePlanner(BaseChatModel):
             result = None
         if message.name == "run_experiment" and isinstance(result, dict):
             return self._after_run(result, messages)
-        if message.name in QUERY_TOOLS and isinstance(result, dict):
+        if message.name in QUERY_TOOLS:
             return AIMessage(_query_text(message.name, result))
         return AIMessage(str(message.content))
 
@@ -153,16 +153,20 @@ QUERY_TOOLS = frozenset({"query_runs", "show_run", "compare_runs"})
 """Tools whose result the person sees as a table; the answer only says what it holds."""
 
 
-def _query_text(name: str, result: dict[str, Any]) -> str:
+def _query_text(name: str, result: Any) -> str:
+    """Say what a query found; the person reads the result itself in the table shown with it."""
+    if not isinstance(result, dict):  # a result cut to the model's size is no longer JSON
+        return "The table above lists what was found."
     if result.get("status") == "error":
         return f"I could not look that up: {result.get('error')}"
     if name == "query_runs":
         runs = result.get("runs", [])
         more = "; more match" if result.get("more") else ""
-        return f"{len(runs)} run{'' if len(runs) == 1 else 's'} found{more}."
+        found = f"{len(runs)} run{'' if len(runs) == 1 else 's'} found{more}"
+        return f"{found}: the table above lists what was found."
     if name == "show_run":
-        return f"Run {result.get('run_id')} is {result.get('status')}."
-    return f"{len(result.get('run_ids', []))} runs compared."
+        return f"Run {result.get('run_id')} is {result.get('status')}: the table above lists what was found."
+    return f"{len(result.get('run_ids', []))} runs compared: the table above lists what was found."
 
 
 def _refusal(intent: Intent) -> str:

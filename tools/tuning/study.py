@@ -7,6 +7,7 @@ within one round, and no new trial starts once the time left would not cover one
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import warnings
@@ -16,8 +17,9 @@ from typing import Any
 
 import optuna
 
-from tools.errors import Cancelled, ConfigError
+from tools.errors import Cancelled, ConfigError, Unreachable
 from tools.jobs.reconcile import RUN_JOB_TAG, TRIAL_JOB_ATTR
+from tools.stores import tracking_lost
 from tools.tracking.runs import DeferredWrites
 from tools.training import get_trainer
 from tools.training.base import FitSpec
@@ -28,6 +30,21 @@ from tools.tuning.shared import SharedStudy, TrialBudgetSpent
 from tools.tuning.space import starting_points, suggest
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class _NoTracebacks(logging.Filter):
+    """Keep Optuna's one-line "Trial N failed" warnings, without the trial's traceback.
+
+    The error is already the trial's record (its run's failure tags, the report's counts); a
+    traceback per failed trial buried a CI log in hundreds of lines.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+optuna.logging.get_logger("optuna").addFilter(_NoTracebacks())
 
 
 @dataclass(frozen=True)
@@ -243,6 +260,9 @@ def run_study(
             state.failures += 1
         if trial.duration is not None:
             state.durations.append(trial.duration.total_seconds())
+        if state.lost is not None:
+            study.stop()
+            return
         if on_trial is not None:
             on_trial(trial)
         reason = _stop_reason(study, settings, state, deadline, reserve, cancel)
@@ -272,6 +292,8 @@ def run_study(
             state.stop_reason = "trial budget reached"
         finally:
             state.deferred.close()  # every trial's run is written before anyone reads it back
+    if state.lost is not None:
+        raise state.lost
     if cancel is not None and cancel.is_set():
         state.stop_reason = "cancelled"
     return _outcome(study, settings, state, time.monotonic() - started)
@@ -304,6 +326,8 @@ class _LoopState:
     deferred: DeferredWrites = field(default_factory=DeferredWrites)
     best: tuple[int, TrainOutcome] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    lost: Unreachable | None = None
+    """Set when the tracking server stopped answering: no further trial can be recorded."""
 
     def keep_if_best(self, number: int, outcome: TrainOutcome, metric: Metric) -> None:
         """Keep the best trial's trained model in memory, so a final run can reuse it."""
@@ -368,6 +392,7 @@ def _one_trial(
         raise
     except Exception as exc:
         state.last_error = f"{type(exc).__name__}: {exc}"
+        state.lost = state.lost or tracking_lost(exc)
         raise
     trial.set_user_attr("mlflow_run_id", outcome.output.mlflow_run_id)
     trial.set_user_attr("family", family)

@@ -99,7 +99,7 @@ def test_a_request_is_completed_approved_run_and_reported_at_the_prompt():
     # a query is answered with a table: full run IDs, the experiment, the metric, scores to 4
     # significant digits, and none of the tool's JSON
     child.sendline("show the best run")
-    child.expect_exact("2 runs found.")
+    child.expect_exact("the table above lists what was found.")
     child.expect_exact(PROMPT)
     screen = shown(child)
     client = mlflow.MlflowClient(settings.tracking_uri())
