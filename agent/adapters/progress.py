@@ -92,6 +92,11 @@ class ProgressPrinter:
                 f"value={fmt_score(value) if isinstance(value, int | float) else '-'} "
                 f"({self.done}/{self.trials}, best {best}, {left:.0f}s left)"
             )
+        elif event == "start":
+            line = (
+                f"[trialrun] start: up to {self.trials} trials in {self.seconds:g} s, "
+                f"{self.direction} {payload.get('metric') or 'the metric'}"
+            )
         elif event == "failed":
             line = f"[trialrun] failed in {payload.get('node')}: {payload.get('error')}"
         else:

@@ -133,6 +133,7 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
         trials=request.budget.trials if request.optimize else 0,
         seconds=request.budget.seconds,
         direction=request.metric_direction,
+        metric=request.metric,
     )
     return {"tune_request": treq, "data": ctx, "parent": parent}
 

@@ -44,7 +44,8 @@ class _NoTracebacks(logging.Filter):
         return True
 
 
-optuna.logging.get_logger("optuna").addFilter(_NoTracebacks())
+# A logger's filters see only its own records: this is the logger that reports failed trials.
+optuna.logging.get_logger("optuna.study._optimize").addFilter(_NoTracebacks())
 
 
 @dataclass(frozen=True)

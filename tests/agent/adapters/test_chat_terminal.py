@@ -99,9 +99,9 @@ def test_a_request_is_completed_approved_run_and_reported_at_the_prompt():
     # a query is answered with a table: full run IDs, the experiment, the metric, scores to 4
     # significant digits, and none of the tool's JSON
     child.sendline("show the best run")
-    child.expect_exact("the table above lists what was found.")
-    child.expect_exact(PROMPT)
+    child.expect_exact("table above lists what was found.")
     screen = shown(child)
+    child.expect_exact(PROMPT)
     client = mlflow.MlflowClient(settings.tracking_uri())
     (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
     assert f"Best final runs in experiment {experiment.name} · metric roc_auc" in screen

@@ -81,7 +81,7 @@ def test_a_thread_asks_for_a_missing_input_and_resumes_after_a_restart(
         assert experiment.name in row and "roc_auc" in row
     final_row = next(line for line in listed.text.splitlines() if line.startswith(best))
     assert f" {value:.4g} " in final_row and repr(value) not in listed.text
-    fake_slack.post_in(thread, "the table above lists what was found")
+    fake_slack.post_in(thread, "table above lists what was found")
     assert not [p for p in fake_slack.posts(thread) if p.text.lstrip().startswith("{")]
 
 
