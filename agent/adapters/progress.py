@@ -72,7 +72,7 @@ class ProgressPrinter:
             ):
                 self.best = value
         left = max(0.0, self.seconds - (time.monotonic() - self.started))
-        best = f"{self.best:.5g}" if self.best is not None else "-"
+        best = fmt_score(self.best) if self.best is not None else "-"
         if self._progress is not None:
             description = payload.get("name", "tune") if event == "stage" else "tune"
             self._progress.update(
