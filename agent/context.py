@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from agent.answers import AnswerTable
 from agent.approval import ApprovalPolicy
 from agent.pipeline.state import ProgressFn
 from agent.report.model import Report
@@ -58,6 +59,7 @@ class AgentContext:
         deploy_seen: The ids of the messages the deploy guard has read.
         trace: The model and tool calls of the conversation (:class:`tools.tracking.traces.Step`), written
             to MLflow as each turn's trace.
+        tables: What the run-query tools found, as tables for the person, newest last.
         proposals: Each run-experiment call grounded once (:class:`agent.proposal.Proposal`), by
             tool call id: the approval check and the tool read the same one.
     """
@@ -80,6 +82,7 @@ class AgentContext:
     deploy_seen: set[str] = field(default_factory=set)
     proposals: dict[str, Any] = field(default_factory=dict)
     trace: list[Any] = field(default_factory=list)
+    tables: list[AnswerTable] = field(default_factory=list)
 
     def refuse(self, reason: str) -> None:
         """Record a refusal once."""

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.types import Command
 
+from agent.answers import AnswerTable
 from agent.context import AgentContext, Usage
 from agent.guards import redact_message
 from agent.outcome import (
@@ -61,6 +62,7 @@ class TurnResult:
     plans: list[dict[str, Any]] = field(default_factory=list)
     awaiting: str = ""
     errors: list[str] = field(default_factory=list)
+    tables: list[AnswerTable] = field(default_factory=list)
     outcome: Outcome = field(default_factory=lambda: Answered(""))
 
 
@@ -158,6 +160,7 @@ class Conversation:
         before_reports, before_refusals = len(context.reports), len(context.refusals)
         before_plans, usage_before = len(context.plans), replace(context.usage)
         before_errors, before_trace = len(context.errors), len(context.trace)
+        before_tables = len(context.tables)
         state = self._invoke(first)
         for _ in range(MAX_INTERRUPTS_PER_TURN):
             interrupts = state.get("__interrupt__") or []
@@ -172,22 +175,25 @@ class Conversation:
         turn.refusals = context.refusals[before_refusals:]
         turn.plans = context.plans[before_plans:]
         turn.errors = context.errors[before_errors:]
+        turn.tables = context.tables[before_tables:]
         turn.outcome = self._outcome(turn, state, request=request)
         if turn.refusals and not turn.reports and not turn.plans:
             turn.reports.append(
                 Report(title="request refused", status="refused", plan=Plan(refusals=turn.refusals))
             )
         spent = context.usage.since(usage_before)
+        # With the tracking server gone, usage and the trace cannot be written: the report says so.
+        recorded = [r for r in turn.reports if not tracking_gone(r)]
         with unless_the_store_is_gone():
-            for report in turn.reports:
+            for report in recorded:
                 record_agent_usage(report, context, self.model_label, spent)
-            if turn.reports:
+            if recorded:
                 from agent.tracing import write_trace
 
                 messages = state.get("messages", [])
                 asked = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
                 write_trace(
-                    turn.reports,
+                    recorded,
                     str(asked.content) if asked else "",
                     turn.answer,
                     context.trace[before_trace:],
@@ -284,6 +290,13 @@ def unless_the_store_is_gone() -> Iterator[None]:
     except Exception as exc:
         if store_failure(exc) is None:
             raise
+
+
+def tracking_gone(report: Report) -> bool:
+    """Return True when the report's experiment lost its tracking server while it ran."""
+    from agent.pipeline.nodes import LOST
+
+    return report.failure is not None and report.failure.error_type == LOST
 
 
 def record_agent_usage(report: Report, context: AgentContext, model: str, usage: Usage) -> None:

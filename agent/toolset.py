@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from langchain.tools import ToolRuntime
@@ -243,7 +243,8 @@ def list_datasets() -> str:
     )
 
 
-def query_runs(
+def query_runs(  # noqa: D417 - runtime is injected by langchain, not shown to the model
+    runtime: ToolRuntime[AgentContext, Any],
     experiment: str | None = None,
     filter: str | None = None,
     order_by: str | None = None,
@@ -258,16 +259,20 @@ def query_runs(
             models ranked by each one's primary metric.
         limit: Most runs to return (1-50).
     """
+    from agent.answers import runs_table
     from tools.tracking import query
 
     if order_by != "best":
-        return _dump(query.search_runs(experiment, filter=filter, order_by=order_by, limit=limit))
-    finals = "tags.`trialrun.role` = 'final'"
-    found = query.search_runs(
-        experiment, filter=f"{filter} and {finals}" if filter else finals, limit=query.MAX_RUNS
-    )
-    found.runs = sorted(found.runs, key=_primary_score, reverse=True)[:limit]
-    found.order_by = ["best: each run's valid_<metric>, by the metric's direction"]
+        found = query.search_runs(experiment, filter=filter, order_by=order_by, limit=limit)
+    else:
+        finals = "tags.`trialrun.role` = 'final'"
+        found = query.search_runs(
+            experiment, filter=f"{filter} and {finals}" if filter else finals, limit=query.MAX_RUNS
+        )
+        found.runs = sorted(found.runs, key=_primary_score, reverse=True)[:limit]
+        found.order_by = ["best: each run's valid_<metric>, by the metric's direction"]
+    names = experiment_names(r.experiment_id for r in found.runs)
+    runtime.context.tables.append(runs_table(found, names=names, best=order_by == "best"))
     return _dump(found)
 
 
@@ -281,26 +286,53 @@ def _primary_score(run: Any) -> float:
     return value if metric.direction == "maximize" else -value
 
 
-def show_run(run_id: str) -> str:
+def experiment_names(ids: Iterable[str]) -> dict[str, str]:
+    """Return experiment id -> name for ``ids`` (the id itself where the store has none)."""
+    from tools.tracking.runs import client
+
+    mlflow_client = client()
+    names = {}
+    for experiment_id in dict.fromkeys(ids):
+        try:
+            names[experiment_id] = mlflow_client.get_experiment(experiment_id).name
+        except Exception:  # deleted meanwhile: the id still says which one
+            names[experiment_id] = experiment_id
+    return names
+
+
+def show_run(  # noqa: D417 - runtime is injected by langchain, not shown to the model
+    runtime: ToolRuntime[AgentContext, Any], run_id: str
+) -> str:
     """Show one run: status, parameters, metrics, tags.
 
     Args:
         run_id: MLflow run ID.
     """
+    from agent.answers import run_table
     from tools.tracking import query
 
-    return _dump(query.get_run(run_id))
+    run = query.get_run(run_id)
+    experiment = experiment_names([run.experiment_id])[run.experiment_id]
+    runtime.context.tables.append(run_table(run, experiment=experiment))
+    return _dump(run)
 
 
-def compare_runs(run_ids: list[str]) -> str:
+def compare_runs(  # noqa: D417 - runtime is injected by langchain, not shown to the model
+    runtime: ToolRuntime[AgentContext, Any], run_ids: list[str]
+) -> str:
     """Compare runs side by side: parameters and metrics.
 
     Args:
         run_ids: Two or more MLflow run IDs.
     """
+    from agent.answers import comparison_table
     from tools.tracking import query
 
-    return _dump(query.compare_runs(run_ids))
+    found = query.compare_runs(run_ids)
+    names = experiment_names(found.experiment_ids.values())
+    where = ", ".join(sorted(set(names.values()))) or "-"
+    runtime.context.tables.append(comparison_table(found, experiment=where))
+    return _dump(found)
 
 
 def metric_history(run_id: str, key: str) -> str:

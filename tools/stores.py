@@ -236,6 +236,10 @@ def _null_pool() -> Any:
     return NullPool
 
 
+TRACKING_LOST = "the MLflow tracking server"
+"""How :func:`store_failure` begins when the tracking server is the store that stopped."""
+
+
 def store_failure(exc: BaseException) -> str | None:
     """Say in one line which store stopped answering, when that is why ``exc`` was raised.
 
@@ -257,7 +261,7 @@ def store_failure(exc: BaseException) -> str | None:
             )
             reason = found.group(1) if found else "no answer"
             return (
-                f"the MLflow tracking store {redact(settings.tracking_uri())!r} stopped answering "
+                f"{TRACKING_LOST} {redact(settings.tracking_uri())!r} stopped answering "
                 f"({reason.strip().lower()})"
             )
         if type(link).__module__.startswith("sqlalchemy") and type(link).__name__ in (

@@ -193,7 +193,13 @@ def converse(
 
 
 def outcome_exit(path: Path, outcome: Outcome, answer: str = "") -> tuple[Report | None, ExitCode]:
-    """Return the report and exit code of what a prompt file's turn ended in."""
+    """Return the report and exit code of what a prompt file's turn ended in.
+
+    An experiment whose tracking server stopped answering ends with that one line on stderr and
+    exit code 7, like one whose server never answered.
+    """
+    from agent.conversation import tracking_gone
+
     match outcome:
         case NeedsInput(missing=missing, problems=problems):
             why = "".join(f"; {p}" for p in problems)
@@ -210,7 +216,11 @@ def outcome_exit(path: Path, outcome: Outcome, answer: str = "") -> tuple[Report
             err(f"{path}: refused: needs approval (add `approve: true`): {plan}")
             return _refused(path, [plan]), ExitCode.REFUSED
         case Finished(reports=reports):
-            return reports[-1], STATUS_CODES[reports[-1].status]
+            report = reports[-1]
+            if tracking_gone(report) and report.failure is not None:
+                err(f"error: {path}: {report.failure.message}")
+                return report, ExitCode.UNAVAILABLE
+            return report, STATUS_CODES[report.status]
         case Refused(reasons=reasons):
             return _refused(path, reasons), ExitCode.REFUSED
         case Planned(plan=plan):

@@ -9,6 +9,7 @@ from typing import IO, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from agent.answers import fmt_score
 from tools.redact import redact
 
 
@@ -71,7 +72,7 @@ class ProgressPrinter:
             ):
                 self.best = value
         left = max(0.0, self.seconds - (time.monotonic() - self.started))
-        best = f"{self.best:.5g}" if self.best is not None else "-"
+        best = fmt_score(self.best) if self.best is not None else "-"
         if self._progress is not None:
             description = payload.get("name", "tune") if event == "stage" else "tune"
             self._progress.update(
@@ -85,10 +86,19 @@ class ProgressPrinter:
         if event == "stage":
             line = f"[trialrun] {payload.get('name')}: {payload.get('detail', '')}"
         elif event == "trial":
+            value = payload.get("value")
             line = (
                 f"[trialrun] trial {payload.get('number')} {payload.get('state')} "
-                f"value={payload.get('value')} ({self.done}/{self.trials}, best {best}, {left:.0f}s left)"
+                f"value={fmt_score(value) if isinstance(value, int | float) else '-'} "
+                f"({self.done}/{self.trials}, best {best}, {left:.0f}s left)"
             )
+        elif event == "start":
+            line = (
+                f"[trialrun] start: up to {self.trials} trials in {self.seconds:g} s, "
+                f"{self.direction} {payload.get('metric') or 'the metric'}"
+            )
+        elif event == "failed":
+            line = f"[trialrun] failed in {payload.get('node')}: {payload.get('error')}"
         else:
             line = f"[trialrun] {event}: {payload}"
         print(redact(line), file=self.stream, flush=True)

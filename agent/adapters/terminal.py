@@ -18,7 +18,7 @@ import os
 import queue
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,6 +33,7 @@ from tools.errors import TrialrunError
 from tools.redact import redact
 
 if TYPE_CHECKING:
+    from agent.answers import AnswerTable
     from agent.conversation import Conversation, TurnResult
 
 COMMANDS = {
@@ -346,17 +347,37 @@ class Chat:
 
     def show(self, turn: TurnResult) -> None:
         """Print what a turn produced: reports, what was declined or left missing, the answer."""
+        from agent.answers import is_json
         from agent.report import print_report
 
         for report in turn.reports:
             print_report(report, console=self.console)
+        for table in turn.tables:
+            self.show_table(table)
         match turn.outcome:
             case Refused(rejected=rejected) if rejected:
                 self.say("Not approved: nothing was run.", style="yellow")
             case NeedsInput(missing=missing):
                 self.say(f"Still missing: {', '.join(missing)}. Say them in a new message.")
-        if turn.answer:
+        # A model that repeats a query's JSON is not shown: the table above says it all.
+        if turn.answer and not (turn.tables and is_json(turn.answer)):
             self.console.print(Text.assemble(("trialrun: ", "bold"), redact(turn.answer)))
+
+    def show_table(self, table: AnswerTable) -> None:
+        """Print an answer's table: a rich table on a terminal, one plain line per row otherwise."""
+        if not self.console.is_terminal:
+            for line in table.lines():
+                self.console.print(redact(line), markup=False, highlight=False, soft_wrap=True)
+            return
+        shown = Table(title=Text(redact(table.title), style="bold"), title_justify="left")
+        for column in table.columns:
+            # IDs are copied from here: never wrapped or cut.
+            shown.add_column(column, no_wrap=column == "Run ID" or "(" in column)
+        for row in table.rows:
+            shown.add_row(*(Text(redact(cell)) for cell in row))
+        self.console.print(shown)
+        for note in table.notes:
+            self.say(f"({note})", style="dim")
 
     def show_help(self) -> None:
         """Print what the agent understands and the commands."""
@@ -370,30 +391,22 @@ class Chat:
 
     def show_runs(self) -> None:
         """Print the latest experiments' parent runs, newest first."""
+        from agent.answers import runs_table
+        from agent.toolset import experiment_names
         from tools import settings
         from tools.tracking.query import search_runs
 
         try:
             found = search_runs(filter="tags.`trialrun.role` = 'parent'", limit=LATEST_RUNS)
+            names = experiment_names(r.experiment_id for r in found.runs)
         except TrialrunError as exc:
             self.say(f"error: {redact(str(exc))}", style="bold red")
             return
         if not found.runs:
             self.say(f"No experiments tracked yet in {redact(settings.tracking_uri())}.")
             return
-        table = Table(title=f"Latest experiments in {redact(settings.tracking_uri())}")
-        for column in ("Run ID", "Name", "Status", "Started (UTC)", "Best"):
-            table.add_column(column, no_wrap=column == "Run ID")
-        for run in found.runs:
-            best = run.metrics.get(f"best_valid_{run.params.get('metric')}")
-            table.add_row(
-                run.run_id,
-                Text(run.name or "-"),
-                run.status,
-                (run.start_time or "-").replace("T", " ").removesuffix("+00:00"),
-                "-" if best is None else f"{best:.5g}",
-            )
-        self.console.print(table)
+        table = runs_table(found, names=names)
+        self.show_table(replace(table, title=f"Latest experiments in {settings.tracking_uri()}"))
 
     def say(self, text: str, *, style: str = "") -> None:
         """Print a line of trialrun's own text (never markup)."""

@@ -27,6 +27,9 @@ from tools.training import get_trainer
 from tools.training.metrics import get_metric
 from tools.tuning import experiment as steps
 
+LOST = "Unreachable"
+"""A failure's ``error_type`` when a store (tracking, Optuna) stopped answering during the run."""
+
 
 class NodeFn(Protocol):
     """A pipeline node: reads the state, returns the keys it sets."""
@@ -61,11 +64,13 @@ def guarded(name: str) -> Callable[[NodeFn], NodeFn]:
                 if parent is not None:
                     parent.writer.fail(exc if not cancelled else Cancelled(str(exc) or "cancelled"))
                     unclosed = unclosed_runs(parent.run_id)
-                message = failure_message(exc, unclosed)
+                lost = store_failure(exc)
+                message = failure_message(lost, unclosed) if lost else str(exc)
                 runtime.context.emit("failed", node=name, error=message)
+                error_type = LOST if lost and not cancelled else type(exc).__name__
                 return {
                     "status": status,
-                    "failure": Failure(node=name, error_type=type(exc).__name__, message=message),
+                    "failure": Failure(node=name, error_type=error_type, message=message),
                 }
 
         return run
@@ -73,15 +78,12 @@ def guarded(name: str) -> Callable[[NodeFn], NodeFn]:
     return wrap
 
 
-def failure_message(exc: BaseException, unclosed: list[str]) -> str:
-    """Say why a node failed: a store that stopped answering in one line, with the runs not closed.
+def failure_message(lost: str, unclosed: list[str]) -> str:
+    """Say in one line which store stopped answering, with the runs it could not close.
 
     The runs the store did not take the end of stay RUNNING in it; the next trialrun command that
     finds the store answering settles them (see :mod:`tools.jobs.recovery`).
     """
-    lost = store_failure(exc)
-    if lost is None:
-        return str(exc)
     if not unclosed:
         return lost
     return (
@@ -144,6 +146,7 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
         trials=request.budget.trials if request.optimize else 0,
         seconds=request.budget.seconds,
         direction=request.metric_direction,
+        metric=request.metric,
     )
     return {"tune_request": treq, "data": ctx, "parent": parent}
 

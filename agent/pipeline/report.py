@@ -22,6 +22,7 @@ from agent.report.model import (
 )
 from agent.request import REQUIRED_FIELDS, ExperimentRequest
 from tools import settings
+from tools.tracking.links import ui_link
 from tools.training.run import TrainOutcome
 from tools.tuning.experiment import BEST_DEFINITION
 from tools.tuning.rollback import command as rollback_command
@@ -31,16 +32,19 @@ def build_report(state: PipelineState, context: PipelineContext) -> Report:
     """Return the five-section report of a pipeline run."""
     request = state["request"]
     status = state.get("status", "failed")
+    plan = plan_section(request, context)
+    plan.rerun = rerun_text(state)
     return Report(
         title=f"{request.experiment_name}: {request.metric} on {request.dataset}@{request.version}",
         status=status,
-        plan=plan_section(request, context),
+        plan=plan,
         changes=changes_section(state, context),
         verification=Verification(checks=state.get("checks", [])),
         rollback=rollback_section(state, context),
         summary=summary_section(state),
         failure=state.get("failure"),
         notes=_notes(state),
+        timings=dict(state.get("timings", {})),
     )
 
 
@@ -111,6 +115,23 @@ def plan_section(request: ExperimentRequest, context: PipelineContext) -> Plan:
         best=BEST_DEFINITION,
         budget=request.budget.model_dump(),
         refusals=list(context.refusals),
+    )
+
+
+def rerun_text(state: PipelineState) -> str:
+    """Say whether the experiment is new or resumes an interrupted attempt, and why."""
+    parent = state.get("parent")
+    if parent is None:
+        return ""
+    if parent.resumed:
+        return (
+            f"resumed: an earlier attempt of this request was interrupted, so its parent run "
+            f"{parent.run_id} and study {parent.study_name!r} go on; its finished trials stand "
+            "and are not trained again"
+        )
+    return (
+        "new experiment: no interrupted attempt of this request was found (a finished one asked "
+        "again is a new experiment, with a parent run and a study of its own)"
     )
 
 
@@ -331,5 +352,4 @@ def _notes(state: PipelineState) -> list[str]:
 def _link(uri: str, experiment_id: str, run_id: str | None = None) -> str | None:
     if not uri.startswith(("http://", "https://")):
         return None
-    base = f"{uri.rstrip('/')}/#/experiments/{experiment_id}"
-    return f"{base}/runs/{run_id}" if run_id else base
+    return ui_link(uri, experiment_id, run_id)

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from agent.report.model import Check, Failure, Report, Source, Status
 from agent.request import ExperimentRequest
@@ -22,6 +22,10 @@ ProgressFn = Callable[[str, dict[str, Any]], None]
 def _progress_file_from_env() -> Path | None:
     path = os.environ.get("TRIALRUN_JOB_PROGRESS")
     return Path(path) if path else None
+
+
+def _merge(earlier: dict[str, float], later: dict[str, float]) -> dict[str, float]:
+    return {**earlier, **later}
 
 
 class PipelineState(TypedDict, total=False):
@@ -42,6 +46,8 @@ class PipelineState(TypedDict, total=False):
     failure: Failure | None
     status: Status
     report: Report
+    timings: Annotated[dict[str, float], _merge]
+    """Wall seconds per phase that ran (:data:`agent.report.model.PHASES`), each node adding its own."""
 
 
 @dataclass

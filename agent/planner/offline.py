@@ -114,6 +114,8 @@ class OfflinePlanner(BaseChatModel):
             result = None
         if message.name == "run_experiment" and isinstance(result, dict):
             return self._after_run(result, messages)
+        if message.name in QUERY_TOOLS:
+            return AIMessage(_query_text(message.name, result))
         return AIMessage(str(message.content))
 
     def _after_run(self, result: dict[str, Any], messages: Sequence[BaseMessage]) -> AIMessage:
@@ -143,6 +145,26 @@ def _run_query(intent: Intent) -> dict[str, Any]:
     elif intent.order == "best":
         args["order_by"] = "best"
     return args
+
+
+QUERY_TOOLS = frozenset({"query_runs", "show_run", "compare_runs"})
+"""Tools whose result the person sees as a table; the answer only says what it holds."""
+
+
+def _query_text(name: str, result: Any) -> str:
+    """Say what a query found; the person reads the result itself in the table shown with it."""
+    if not isinstance(result, dict):  # a result cut to the model's size is no longer JSON
+        return "The table above lists what was found."
+    if result.get("status") == "error":
+        return f"I could not look that up: {result.get('error')}"
+    if name == "query_runs":
+        runs = result.get("runs", [])
+        more = "; more match" if result.get("more") else ""
+        found = f"{len(runs)} run{'' if len(runs) == 1 else 's'} found{more}"
+        return f"{found}: the table above lists what was found."
+    if name == "show_run":
+        return f"Run {result.get('run_id')} is {result.get('status')}: the table above lists what was found."
+    return f"{len(result.get('run_ids', []))} runs compared: the table above lists what was found."
 
 
 def _refusal(intent: Intent) -> str:

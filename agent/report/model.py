@@ -7,11 +7,19 @@ step; nothing is taken from free text.
 from __future__ import annotations
 
 from datetime import datetime
+from importlib import metadata
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.training.run import ModelTrainerOutput
+
+SCHEMA_VERSION = 2
+"""The report's JSON layout; raised whenever a field is renamed, removed or changes meaning
+(2: ``schema_version``, ``trialrun_version``, ``timings`` and the Plan's ``rerun``)."""
+
+PHASES = ("validate", "baseline", "tune", "finals", "verify")
+"""The pipeline's phases, in order, as ``Report.timings`` names them."""
 
 Status = Literal["succeeded", "failed", "refused", "cancelled", "needs_input", "planned"]
 Source = Literal["front matter", "text", "default", "conversation", "catalog", "environment"]
@@ -39,6 +47,8 @@ class Plan(_Section):
     stopping_rule: str = ""
     best: str = ""
     """How Best is defined, fixed before anything trains; every number called Best follows it."""
+    rerun: str = ""
+    """Whether this is a new experiment or resumes an interrupted attempt of the same request."""
     budget: dict[str, Any] = Field(default_factory=dict)
     missing: list[str] = Field(default_factory=list)
     refusals: list[str] = Field(default_factory=list)
@@ -146,9 +156,21 @@ class Failure(_Section):
     message: str
 
 
-class Report(_Section):
-    """The five-section report of one experiment request."""
+def _trialrun_version() -> str:
+    try:
+        return metadata.version("trialrun")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown"
 
+
+class Report(_Section):
+    """The five-section report of one experiment request.
+
+    ``timings`` holds the wall seconds of each phase that ran (:data:`PHASES`), in order.
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    trialrun_version: str = Field(default_factory=_trialrun_version)
     title: str
     status: Status
     plan: Plan = Field(default_factory=Plan)
@@ -158,3 +180,4 @@ class Report(_Section):
     summary: Summary = Field(default_factory=Summary)
     failure: Failure | None = None
     notes: list[str] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict)

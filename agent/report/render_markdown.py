@@ -192,6 +192,8 @@ def plan_facts(plan: Plan) -> Facts:
         facts.append(("Stopping rule", clean(plan.stopping_rule)))
     if plan.best:
         facts.append(("Best", clean(plan.best)))
+    if plan.rerun:
+        facts.append(("Re-run", clean(plan.rerun)))
     return facts
 
 
@@ -299,16 +301,41 @@ def summary_facts(report: Report, run: RunRef) -> Facts:
             ("Over seeds", f"{fmt_metric(s.mean)}{spread} ({plural(len(s.seeds), 'seed')})")
         )
     if s.trials:
-        order = {state: i for i, state in enumerate(_TRIAL_STATES)}
-        counts = sorted(s.trials.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
-        parts = ", ".join(f"{n} {clean(state).lower()}" for state, n in counts)
-        planned = f" of {report.plan.trials} planned" if report.plan.trials else ""
-        facts.append(("Trials", f"{sum(s.trials.values())}{planned} ({parts})"))
+        facts.append(("Trials", _trials_text(report)))
+    return facts + _closing_facts(report)
+
+
+def _closing_facts(report: Report) -> Facts:
+    """Return why tuning stopped, how reproducible it is and how long each phase took."""
+    s = report.summary
+    facts: Facts = []
     if s.stop_reason:
         facts.append(("Stopped", clean(s.stop_reason)))
     if s.reproducibility:
         facts.append(("Reproducibility", clean(s.reproducibility)))
+    if report.timings:
+        facts.append(("Time", timings_text(report.timings)))
     return facts
+
+
+def _trials_text(report: Report) -> str:
+    trials = report.summary.trials
+    order = {state: i for i, state in enumerate(_TRIAL_STATES)}
+    counts = sorted(trials.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
+    parts = ", ".join(f"{n} {clean(state).lower()}" for state, n in counts)
+    planned = f" of {report.plan.trials} planned" if report.plan.trials else ""
+    return f"{sum(trials.values())}{planned} ({parts})"
+
+
+def timings_text(timings: Mapping[str, float]) -> str:
+    """Return each phase's wall time and their sum, e.g. ``validate 0.4 s · tune 171.2 s``.
+
+    Example:
+        >>> timings_text({"validate": 0.412, "tune": 171.25})
+        'validate 0.4 s · tune 171.2 s (171.7 s in all)'
+    """
+    parts = " · ".join(f"{clean(phase)} {seconds:.1f} s" for phase, seconds in timings.items())
+    return f"{parts} ({sum(timings.values()):.1f} s in all)"
 
 
 def seed_rows(summary: Summary, run: RunRef) -> list[tuple[str, str, str]]:

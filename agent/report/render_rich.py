@@ -80,8 +80,19 @@ def render_rich(report: Report) -> RenderableType:
 
 
 def print_report(report: Report, console: Console | None = None) -> None:
-    """Print the report to ``console`` (a new stdout console when None)."""
-    (console or Console()).print(render_rich(report))
+    """Print the report to ``console`` (a new stdout console when None).
+
+    A terminal gets the panels; anything else (a CI log, a file) the plain lines of
+    :func:`agent.report.render_text.render_text`, which never wrap and keep full run IDs.
+    """
+    from agent.report.render_text import render_text
+
+    console = console or Console()
+    if console.is_terminal:
+        console.print(render_rich(report))
+    else:
+        text = render_text(report)
+        console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True, end="")
 
 
 def _facts(facts: Facts, colon: str = ":") -> Table:

@@ -107,18 +107,23 @@ def _mark(run_id: str) -> str:
 
 def _links(report: Report, mlflow_ui: str | None) -> tuple[str | None, Callable[[str], str]]:
     """Return the experiment's UI URL and a function that turns a run ID into a link."""
+    from tools.tracking.links import ui_link
+
     items = report.changes.items
     experiment = next((c for c in items if c.kind == "experiment"), None)
-    base = None
-    if mlflow_ui and experiment:
-        base = f"{mlflow_ui.rstrip('/')}/#/experiments/{experiment.id}"
-    elif experiment and experiment.link:
-        base = experiment.link.rstrip("/")
     known = {c.id: c.link for c in items if c.kind in RUN_KINDS and c.link}
+    base = experiment.link if experiment else None
+    if mlflow_ui and experiment:
+        base = ui_link(mlflow_ui, experiment.id)
+        known = {
+            c.id: ui_link(mlflow_ui, experiment.id, c.id) for c in items if c.kind in RUN_KINDS
+        }
 
     def link(run_id: str) -> str:
         shown = clean(run_id)[:8]
-        url = f"{base}/runs/{run_id}" if base else known.get(run_id)
+        url = known.get(run_id)
+        if not url and mlflow_ui and experiment:
+            url = ui_link(mlflow_ui, experiment.id, run_id)
         if not url:
             return f"`{shown}`"
         return f"<{_url(url)}|{shown}>"

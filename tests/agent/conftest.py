@@ -8,6 +8,7 @@ and records what it was asked (``scripted``, ``tool_call``), a recording stand-i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -33,13 +34,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start ``mlflow server`` with its own backend store and artifact root; yield its URL."""
-    root = tmp_path_factory.mktemp("mlflow-server")
+@dataclass
+class MlflowServer:
+    """A real ``mlflow server`` subprocess, with its own backend store and artifact root."""
+
+    url: str
+    root: Path
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        """Stop the server and its workers (they run in a process group of their own)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=20)
+
+
+def start_mlflow_server(root: Path) -> MlflowServer:
+    """Start ``mlflow server`` on a free loopback port, storing under ``root``; wait for it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = (root / "server.log").open("w")
+    log = (root / "server.log").open("a")
     mlflow = Path(sys.executable).with_name("mlflow")
     process = subprocess.Popen(
         [
@@ -72,20 +90,21 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
                 if response.status == 200:
-                    break
+                    return MlflowServer(url, root, process)
         except OSError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
         time.sleep(0.3)
-    yield url
-    # The server runs its workers in its own process group: stop them all.
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start ``mlflow server`` with its own backend store and artifact root; yield its URL."""
+    server = start_mlflow_server(tmp_path_factory.mktemp("mlflow-server"))
+    yield server.url
+    server.stop()
 
 
 class ScriptedModel(BaseChatModel):

@@ -1,7 +1,5 @@
 """Plain-word controls: cancel everything (after a confirmation listing it), status, best-by-metric."""
 
-import json
-
 import mlflow
 
 from agent.context import AgentContext
@@ -76,6 +74,8 @@ def test_which_run_had_the_lowest_rmse_ranks_the_runs_by_it(person, tracking_sto
         "which run had the lowest rmse on diabetes?", person()
     )
 
-    found = json.loads(turn.answer)
-    assert [r["name"] for r in found["runs"]] == ["b", "a", "c"]
-    assert found["order_by"] == ["metrics.valid_rmse ASC"]
+    # the person reads a table, ordered as asked, with each run's score rounded
+    (table,) = turn.tables
+    assert [row[1] for row in table.rows] == ["b", "a", "c"]
+    assert "ordered by metrics.valid_rmse ASC" in table.notes
+    assert "3 runs found" in turn.answer and "{" not in turn.answer

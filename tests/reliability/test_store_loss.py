@@ -35,10 +35,11 @@ def run_until_the_store_goes(directory: Path, take_away) -> tuple[int, str, dict
 
 
 def check_the_failure(code: int, output: str, report: dict, store: str) -> str:
-    """The run failed (exit 4, the report says failed) with one line naming the store."""
-    assert code == 4, output[-3000:]  # README: the experiment failed, the report says where
+    """The run failed (exit 7, the report says failed) with one line naming the store."""
+    assert code == 7, output[-3000:]  # README: a store that stops answering during the run
     assert "Traceback" not in output, output[-3000:]
     assert report["status"] == "failed"
+    assert report["failure"]["error_type"] == "Unreachable"
     message = report["failure"]["message"]
     assert "\n" not in message and len(message) < 600, message
     assert f"{store}' stopped answering" in message, message

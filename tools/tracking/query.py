@@ -71,6 +71,7 @@ class RunComparison(BaseModel):
 
     run_ids: list[str]
     names: dict[str, str | None]
+    experiment_ids: dict[str, str] = Field(default_factory=dict)
     params: dict[str, dict[str, str | None]]
     metrics: dict[str, dict[str, float | None]]
     differing_params: list[str]
@@ -198,6 +199,7 @@ def compare_runs(run_ids: Sequence[str]) -> RunComparison:
     return RunComparison(
         run_ids=ids,
         names={r.info.run_id: r.info.run_name for r in runs},
+        experiment_ids={r.info.run_id: r.info.experiment_id for r in runs},
         params=dict(list(params.items())[:MAX_KEYS]),
         metrics=dict(list(metrics.items())[:MAX_KEYS]),
         differing_params=differing[:MAX_KEYS],

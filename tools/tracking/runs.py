@@ -9,6 +9,7 @@ possible, which keeps per-trial tracking overhead small.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 import threading
@@ -45,7 +46,8 @@ QUIET_DEFAULTS = {
 }
 """MLflow's own output, off unless the person turned it on: a "Downloading artifacts" bar each
 time a model is read back and a "View run" line each time a run ends would be mixed into the
-report (the report links every run itself)."""
+report (the report links every run itself). Its INFO log lines are off too unless
+``MLFLOW_LOGGING_LEVEL`` is set."""
 
 
 def client() -> Any:
@@ -59,6 +61,9 @@ def client() -> Any:
 
     for name, value in (HTTP_DEFAULTS | QUIET_DEFAULTS).items():
         os.environ.setdefault(name, value)
+    if "MLFLOW_LOGGING_LEVEL" not in os.environ:
+        # MLflow's INFO lines ("Validating input example…") are its own progress, not trialrun's.
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
 
     uri = settings.tracking_uri()
     exported = os.environ.get("MLFLOW_TRACKING_URI")

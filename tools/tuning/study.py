@@ -33,15 +33,20 @@ from tools.tuning.space import starting_points, suggest
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-class _OneLine(logging.Filter):
-    """Keep Optuna's "Trial N failed" warning to its line: the traceback goes to the trial's run."""
+class _NoTracebacks(logging.Filter):
+    """Keep Optuna's one-line "Trial N failed" warnings, without the trial's traceback.
+
+    The error is already the trial's record (its run's failure tags, the report's counts); a
+    traceback per failed trial buried a CI log in hundreds of lines.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.exc_info, record.exc_text = None, None
         return True
 
 
-logging.getLogger("optuna.study._optimize").addFilter(_OneLine())
+# A logger's filters see only its own records: this is the logger that reports failed trials.
+optuna.logging.get_logger("optuna.study._optimize").addFilter(_NoTracebacks())
 
 
 @dataclass(frozen=True)
@@ -257,11 +262,14 @@ def run_study(
             state.failures += 1
         if trial.duration is not None:
             state.durations.append(trial.duration.total_seconds())
+        if state.store_lost is not None:
+            study.stop()  # no further trial can be recorded
+            return
         if on_trial is not None:
             on_trial(trial)
         reason = _stop_reason(study, settings, state, deadline, reserve, cancel)
-        if reason or state.store_lost is not None:
-            state.stop_reason = reason or state.stop_reason
+        if reason:
+            state.stop_reason = reason
             study.stop()
 
     # The same checks as after each trial, so no first trial starts when the budget is already spent.

@@ -11,6 +11,8 @@ import re
 from typing import Literal
 
 from agent.adapters.slack.store import Experiment
+from agent.adapters.slack.tables import table_message
+from agent.answers import AnswerTable, fmt_score
 from tools.jobs.model import JobState
 
 ThreadCommand = Literal["cancel", "status", "best"]
@@ -51,20 +53,30 @@ def thread_command(text: str) -> ThreadCommand | None:
 
 
 def status_text(experiments: list[Experiment], *, waiting: str = "") -> str:
-    """Describe a thread's experiments, newest last, and what the conversation waits for."""
+    """Describe a thread's experiments, newest last, as a table, and what the thread waits for."""
     if not experiments:
         lines = ["No experiment has started in this thread yet."]
     else:
-        lines = [f"*Experiments in this thread* ({len(experiments)}):"]
-        for experiment in experiments[-10:]:
-            lines.append(f"• `{experiment.id}` {experiment.state.value}: {_describe(experiment)}")
+        shown = experiments[-10:]
+        table = AnswerTable(
+            title=f"Experiments in this thread ({len(experiments)})",
+            columns=("ID", "State", "Experiment", "Metric", "Best", "Run ID / progress"),
+            rows=[_status_row(e) for e in shown],
+            notes=[f"{len(experiments) - len(shown)} older ones left out"]
+            if len(experiments) > len(shown)
+            else [],
+        )
+        lines = [table_message(table)]
     if waiting:
         lines.append(f"Waiting for {waiting}.")
     return "\n".join(lines)
 
 
 def best_text(experiments: list[Experiment], *, mlflow_ui: str | None) -> str:
-    """Name the best final run of the thread's experiments, per metric, linked when it can be."""
+    """Show the best final run of the thread's experiments, per metric, linked when it can be.
+
+    Best is the report's: the chosen configuration's mean over its seeds.
+    """
     best: dict[str, Experiment] = {}
     for experiment in experiments:
         result = experiment.result
@@ -76,15 +88,50 @@ def best_text(experiments: list[Experiment], *, mlflow_ui: str | None) -> str:
             best[metric] = experiment
     if not best:
         return "No experiment in this thread has finished with a result yet."
-    lines = []
+    rows, links = [], []
     for metric, experiment in best.items():
         result = experiment.result
-        run = _run_link(result, mlflow_ui)
-        lines.append(
-            f"Best run in this thread: {run} · {metric} {result['best_value']:.6g} "
-            f"(experiment `{experiment.id}`, asked by <@{experiment.user}>)"
+        rows.append(
+            (
+                str(result["best_run_id"]),
+                _experiment_name(result),
+                metric,
+                fmt_score(float(str(result["best_value"]))),
+                str(result.get("direction") or "-"),
+                experiment.id,
+            )
         )
-    return "\n".join(lines)
+        links.append(f"{metric}: {_run_link(result, mlflow_ui)}, asked by <@{experiment.user}>")
+    table = AnswerTable(
+        title="Best run in this thread",
+        columns=("Run ID", "Experiment", "Metric", "Best (mean over seeds)", "Direction", "ID"),
+        rows=rows,
+    )
+    return table_message(table, links=links)
+
+
+def _status_row(experiment: Experiment) -> tuple[str, ...]:
+    result = experiment.result
+    value = result.get("best_value")
+    if experiment.state.finished and value is not None:
+        detail = str(result.get("best_run_id") or "-")
+    elif experiment.state.finished:
+        detail = experiment.reason or str(result.get("status") or experiment.state.value)
+    else:
+        detail = _plain(experiment.detail) or experiment.state.value
+    return (
+        experiment.id,
+        experiment.state.value,
+        _experiment_name(result),
+        str(result.get("metric") or "-"),
+        "-" if value is None else fmt_score(float(str(value))),
+        detail,
+    )
+
+
+def _experiment_name(result: dict[str, object]) -> str:
+    # Records written before the name was kept have only the MLflow experiment's id.
+    return str(result.get("experiment") or result.get("experiment_id") or "-")
 
 
 def _better(result: dict[str, object], than: dict[str, object]) -> bool:
@@ -95,17 +142,10 @@ def _better(result: dict[str, object], than: dict[str, object]) -> bool:
 def _run_link(result: dict[str, object], mlflow_ui: str | None) -> str:
     run_id, experiment_id = str(result["best_run_id"]), result.get("experiment_id")
     if mlflow_ui and experiment_id:
-        return f"<{mlflow_ui}/#/experiments/{experiment_id}/runs/{run_id}|{run_id[:8]}>"
+        from tools.tracking.links import ui_link
+
+        return f"<{ui_link(mlflow_ui, str(experiment_id), run_id)}|{run_id[:8]}>"
     return f"`{run_id}`"
-
-
-def _describe(experiment: Experiment) -> str:
-    result = experiment.result
-    if experiment.state.finished and result.get("best_value") is not None:
-        return f"best {result.get('metric')} {result['best_value']:.6g} (run `{result.get('best_run_id')}`)"
-    if experiment.state.finished:
-        return experiment.reason or str(result.get("status") or experiment.state.value)
-    return _plain(experiment.detail) or experiment.state.value
 
 
 def _plain(detail: str) -> str:

@@ -184,7 +184,7 @@ class ExperimentProgress:
 def result_of(report: Report) -> dict[str, Any]:
     """Return what ``status`` and ``show the best run`` need from a report (all from the report)."""
     summary = report.summary
-    experiment = next((c.id for c in report.changes.items if c.kind == "experiment"), None)
+    experiment = next((c for c in report.changes.items if c.kind == "experiment"), None)
     return {
         "status": report.status,
         "title": report.title,
@@ -192,5 +192,6 @@ def result_of(report: Report) -> dict[str, Any]:
         "direction": summary.direction,
         "best_run_id": summary.best_run_id,
         "best_value": summary.best_value,
-        "experiment_id": experiment,
+        "experiment_id": experiment.id if experiment else None,
+        "experiment": experiment.name if experiment else None,
     }

@@ -26,6 +26,8 @@ from agent.adapters.slack.poster import Poster
 from agent.adapters.slack.progress import ExperimentProgress
 from agent.adapters.slack.settings import SlackSettings
 from agent.adapters.slack.store import SlackStore, Thread
+from agent.adapters.slack.tables import table_message
+from agent.answers import is_json
 from agent.outcome import NeedsApproval, NeedsInput
 from tools.jobs.model import JobState
 
@@ -354,7 +356,10 @@ class ThreadRunner:
         # The responder posted the question or the plan for approval; reports speak for a run.
         if turn.reports or isinstance(turn.outcome, NeedsInput | NeedsApproval):
             return
-        if turn.answer:
+        for table in turn.tables:
+            self._say(thread, table_message(table))
+        # A model that repeats a query's JSON is not posted: the table says it all.
+        if turn.answer and not (turn.tables and is_json(turn.answer)):
             self._say(thread, _as_message(turn.answer))
 
     def _say(self, thread: Thread, text: str) -> None:

@@ -96,6 +96,23 @@ def test_a_request_is_completed_approved_run_and_reported_at_the_prompt():
     child.expect_exact(PROMPT)
     assert "FINISHED" in shown(child)
 
+    # a query is answered with a table: full run IDs, the experiment, the metric, scores to 4
+    # significant digits, and none of the tool's JSON
+    child.sendline("show the best run")
+    child.expect_exact("table above lists what was found.")
+    screen = shown(child)
+    child.expect_exact(PROMPT)
+    client = mlflow.MlflowClient(settings.tracking_uri())
+    (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
+    assert f"Best final runs in experiment {experiment.name} · metric roc_auc" in screen
+    finals = client.search_runs([experiment.experiment_id], "tags.`trialrun.role` = 'final'")
+    for run in finals:
+        (row,) = [line for line in screen.splitlines() if run.info.run_id in line]
+        value = run.data.metrics["valid_roc_auc"]
+        assert f" {value:.4g} " in row and experiment.name in row and "roc_auc" in row, screen
+        assert repr(value) not in screen
+    assert "{" not in screen
+
     assert quit_chat(child) == ExitCode.OK
     history = (Path(".trialrun") / "chat_history").read_text()
     assert "tune lightgbm on breast_cancer v1" in history and "4 trials in 20 seconds" in history

@@ -1,9 +1,10 @@
 """The quickstart against a real ``mlflow server``, looked at as its users look at it.
 
 Once through ``MlflowClient`` (every logged model in its run's experiment, the experiment's kind
-set), and once in the MLflow UI itself, rendered by headless Chromium: the experiment's runs with
-the nested trials, a final run with its logged model, metrics, dataset and plots, and the logged
-model's page. Screenshots of each page are saved under ``TRIALRUN_SCREENSHOTS`` (default: the
+set), and once in the MLflow UI itself, rendered by headless Chromium from the links the report
+gives: the experiment's runs in the model-training view with the baseline, trials and finals
+nested under the parent run, a final run with its logged model, metrics, dataset and plots, and
+the logged model's page. Screenshots of each page are saved under ``TRIALRUN_SCREENSHOTS`` (default: the
 test's temporary directory) for a person to look at.
 
 The browser tier needs Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``,
@@ -148,21 +149,49 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def show(browser: Any, url: str, *expected: str) -> str:
     """Open ``url`` and wait until the rendered page shows every ``expected`` text."""
+    browser.get(url)
+    return shown(browser, *expected)
+
+
+def shown(browser: Any, *expected: str) -> str:
+    """Wait until the page shows every ``expected`` text; return the page's text."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(url)
-
-    def shown(driver: Any) -> str | bool:
+    def showing(driver: Any) -> str | bool:
         text = driver.find_element(By.TAG_NAME, "body").text
         return text if all(e in text for e in expected) else False
 
     try:
-        return str(WebDriverWait(browser, PAGE_TIMEOUT, poll_frequency=0.5).until(shown))
+        return str(WebDriverWait(browser, PAGE_TIMEOUT, poll_frequency=0.5).until(showing))
     except Exception:
         text = browser.find_element(By.TAG_NAME, "body").text
         missing = [e for e in expected if e not in text]
-        pytest.fail(f"{url} did not show {missing} within {PAGE_TIMEOUT} s; it showed:\n{text}")
+        pytest.fail(
+            f"{browser.current_url} did not show {missing} within {PAGE_TIMEOUT} s; it "
+            f"showed:\n{text}"
+        )
+
+
+MODEL_TRAINING_NAV = ("Model training", "Runs", "Models", "Model registry")
+"""What the model-training view's sidebar shows; the GenAI view shows these instead:"""
+GENAI_NAV = ("Observability", "Evaluation runs", "Training runs")
+
+
+def model_training_view(text: str) -> None:
+    """Fail unless the rendered page is MLflow's model-training view, not its GenAI one."""
+    lines = set(text.splitlines())
+    assert set(MODEL_TRAINING_NAV) <= lines, text
+    assert not set(GENAI_NAV) & lines, text
+
+
+def close_assistant(browser: Any) -> None:
+    """Close the UI's assistant panel, which would cover half of every screenshot."""
+    from selenium.webdriver.common.by import By
+
+    for button in browser.find_elements(By.CSS_SELECTOR, "button[aria-label='Close']"):
+        if button.is_displayed():
+            button.click()
 
 
 def test_the_mlflow_ui_shows_the_experiment_runs_models_metrics_dataset_and_plots(
@@ -171,27 +200,65 @@ def test_the_mlflow_ui_shows_the_experiment_runs_models_metrics_dataset_and_plot
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from tools.tracking.links import WORKFLOW_QUERY, ui_link
+
     base = f"{quickstart.url}/#/experiments/{quickstart.experiment_id}"
     parent, final = quickstart.parent, quickstart.final
+    children = [r for r in quickstart.runs.values() if r is not parent]
+    assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in children)
 
-    # the runs table: the parent run (its children nest under it), its dataset
-    show(browser, f"{base}/runs", parent.info.run_name, "breast_cancer@v1")
-    browser.save_screenshot(str(screenshots / "experiment-runs.png"))
+    # the report links the experiment the way a person opens it: its runs, in the model-training
+    # view, with the parent run and its dataset
+    experiment_link = ui_link(quickstart.url, quickstart.experiment_id)
+    assert f"({experiment_link})" in quickstart.report
+    text = show(browser, experiment_link, parent.info.run_name, "breast_cancer@v1")
+    model_training_view(text)
+    close_assistant(browser)
 
-    # a final run: its logged model, headline metrics and dataset
+    # the parent nests its children: expanded, the baseline, every trial and the finals show
+    expand = browser.find_element(
+        By.XPATH,
+        f"//div[@role='row' and @row-id='{parent.info.run_id}']"
+        "//div[@col-id='attributes.`Run Name`']//button",
+    )
+    expand.click()
+    names = sorted(r.info.run_name for r in children)
+    assert "baseline-lightgbm" in names and "trial-000" in names
+    assert "final-lightgbm-seed1" in names and "final-lightgbm-seed2" in names
+    text = shown(browser, *names)
+    rows = {
+        row.get_attribute("row-id")
+        for row in browser.find_elements(By.CSS_SELECTOR, "div[role='row'][row-id]")
+    }
+    assert {parent.info.run_id, *(r.info.run_id for r in children)} <= rows, text
+    browser.save_screenshot(str(screenshots / "experiment-runs-nested.png"))
+
+    # a final run, from the report's link: its logged model, headline metrics and dataset
+    final_link = ui_link(quickstart.url, quickstart.experiment_id, final.info.run_id)
+    assert f"({final_link})" in quickstart.report
     text = show(
         browser,
-        f"{base}/runs/{final.info.run_id}",
+        final_link,
         final.info.run_name,
         "lightgbm-final-seed",
         "valid_roc_auc",
         "breast_cancer@v1",
     )
+    model_training_view(text)
     assert "Logged models (0)" not in text
-    browser.save_screenshot(str(screenshots / "final-run.png"))
+    close_assistant(browser)
+    logged = browser.find_element(
+        By.XPATH, "//*[starts-with(normalize-space(text()), 'Logged models')]"
+    )
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", logged)
+    browser.save_screenshot(str(screenshots / "final-run-with-model.png"))
 
     # its ROC curve, rendered as an image in the artifact view
-    show(browser, f"{base}/runs/{final.info.run_id}/artifacts/plots/roc_curve.png", "roc_curve.png")
+    show(
+        browser,
+        f"{base}/runs/{final.info.run_id}/artifacts/plots/roc_curve.png?{WORKFLOW_QUERY}",
+        "roc_curve.png",
+    )
 
     def drawn(driver: Any) -> bool:
         return any(
@@ -200,16 +267,24 @@ def test_the_mlflow_ui_shows_the_experiment_runs_models_metrics_dataset_and_plot
         )
 
     WebDriverWait(browser, PAGE_TIMEOUT, poll_frequency=0.5).until(drawn)
+    close_assistant(browser)
     browser.save_screenshot(str(screenshots / "final-run-roc-curve.png"))
 
     # the experiment's models, and the final model's own page with the dataset it was scored on
-    show(browser, f"{base}/models", "lightgbm-final-seed1", "lightgbm-baseline")
+    text = show(
+        browser, f"{base}/models?{WORKFLOW_QUERY}", "lightgbm-final-seed1", "lightgbm-baseline"
+    )
+    model_training_view(text)
+    close_assistant(browser)
     browser.save_screenshot(str(screenshots / "experiment-models.png"))
     model = next(
         m
         for m in quickstart.client.search_logged_models([quickstart.experiment_id])
         if m.source_run_id == final.info.run_id
     )
-    text = show(browser, f"{base}/models/{model.model_id}", model.name, "breast_cancer@v1")
+    text = show(
+        browser, f"{base}/models/{model.model_id}?{WORKFLOW_QUERY}", model.name, "breast_cancer@v1"
+    )
     assert "valid_roc_auc" in text
+    close_assistant(browser)
     browser.save_screenshot(str(screenshots / "final-model.png"))

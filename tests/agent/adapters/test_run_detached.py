@@ -154,7 +154,8 @@ def test_after_a_kill_9_the_next_run_recovers_and_resumes_without_repeating_tria
     }
     parent = job.spec.labels["mlflow_run_id"]
 
-    code = main(["run", "p.md"])  # the next trialrun run: recovery first, then the same file
+    # the next trialrun run: recovery first, then the same file
+    code = main(["run", "p.md", "--report-json", "again.json"])
 
     err = capsys.readouterr().err
     assert code == 0, err
@@ -171,6 +172,9 @@ def test_after_a_kill_9_the_next_run_recovers_and_resumes_without_repeating_tria
     assert [r.info.run_id for r in runs if r.data.tags.get("trialrun.role") == "parent"] == [
         parent
     ]  # resumed, not started anew
+    rerun = json.loads(Path("again.json").read_text())["plan"]["rerun"]
+    assert rerun.startswith("resumed: an earlier attempt of this request was interrupted")
+    assert parent in rerun  # and the Plan says so, naming the parent run it went on in
     numbers = Counter(
         int(r.data.tags["optuna.trial"])
         for r in runs

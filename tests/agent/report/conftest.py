@@ -34,6 +34,7 @@ from agent.report.model import (
     Summary,
     Verification,
 )
+from tools.tracking.links import ui_link
 from tools.training.run import ModelTrainerOutput
 from tools.tuning.experiment import BEST_DEFINITION
 
@@ -55,8 +56,7 @@ SECRET_KEY = "sk-proj-Zq8xT3vLm2Nw9Kp4Rj7Yb1Hc"
 
 
 def _link(run_id: str | None = None) -> str:
-    base = f"{UI}/#/experiments/{EXPERIMENT}"
-    return f"{base}/runs/{run_id}" if run_id else base
+    return ui_link(UI, EXPERIMENT, run_id)
 
 
 def _plan(*, trials: int = 50) -> Plan:
@@ -84,6 +84,8 @@ def _plan(*, trials: int = 50) -> Plan:
         ],
         trials=trials,
         best=BEST_DEFINITION,
+        rerun="new experiment: no interrupted attempt of this request was found (a finished one "
+        "asked again is a new experiment, with a parent run and a study of its own)",
         stopping_rule=(
             "each model early-stops after 50 rounds without improvement on the validation split; "
             "tuning ends at the trial budget or when 600 s would be exceeded"
@@ -197,6 +199,8 @@ def succeeded() -> Report:
             output=output,
         ),
         notes=["device: cpu (2 threads)"],
+        trialrun_version="0.1.0",
+        timings={"validate": 0.412, "baseline": 2.31, "tune": 171.2, "finals": 6.05, "verify": 1.9},
     )
 
 

@@ -73,7 +73,9 @@ def test_too_many_notes_are_cut_with_a_note(samples) -> None:
 
 def test_run_ids_link_to_the_mlflow_ui_from_the_reports_links(samples) -> None:
     text = texts(render_slack(samples.succeeded()))
-    assert f"<http://mlflow.internal:5000/#/experiments/7/runs/{RUN}|2c3d4e5f>" in text
+    # every link opens the model-training view of MLflow 3's UI, not its GenAI one
+    view = "?workflowType=machine_learning"
+    assert f"<http://mlflow.internal:5000/#/experiments/7/runs/{RUN}{view}|2c3d4e5f>" in text
 
 
 def test_a_given_mlflow_ui_links_runs_the_report_has_no_link_for(samples) -> None:
@@ -81,8 +83,9 @@ def test_a_given_mlflow_ui_links_runs_the_report_has_no_link_for(samples) -> Non
     assert "<http" not in texts(render_slack(report))
     text = texts(render_slack(report, mlflow_ui="https://mlflow.example.com/"))
     baseline = "1b2c3d4e5f60718293a4b5c6d7e8f90a"
-    assert f"<https://mlflow.example.com/#/experiments/7/runs/{baseline}|1b2c3d4e>" in text
-    assert "<https://mlflow.example.com/#/experiments/7|7>" in text
+    view = "?workflowType=machine_learning"
+    assert f"<https://mlflow.example.com/#/experiments/7/runs/{baseline}{view}|1b2c3d4e>" in text
+    assert f"<https://mlflow.example.com/#/experiments/7{view}|7>" in text
 
 
 def test_free_text_cannot_ping_a_channel_or_forge_a_link(samples) -> None:

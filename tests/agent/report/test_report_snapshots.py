@@ -3,10 +3,16 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.report import render_json, render_markdown, render_rich, render_slack
+from agent.report import render_json, render_markdown, render_rich, render_slack, render_text
 from agent.report.model import Report
 
-SUFFIXES = {"json": "json", "markdown": "md", "rich": "txt", "slack": "slack.json"}
+SUFFIXES = {
+    "json": "json",
+    "markdown": "md",
+    "rich": "txt",
+    "text": "plain.txt",
+    "slack": "slack.json",
+}
 
 
 @pytest.mark.parametrize("renderer", SUFFIXES)
@@ -17,6 +23,7 @@ def test_rendering_matches_the_reviewed_snapshot(
         "json": lambda r: render_json(r) + "\n",
         "markdown": render_markdown,
         "rich": lambda r: plain(render_rich(r)),
+        "text": render_text,
         "slack": lambda r: json.dumps(render_slack(r), indent=1, ensure_ascii=False) + "\n",
     }
     snapshot(f"{sample}.{SUFFIXES[renderer]}", render[renderer](report))

@@ -59,11 +59,30 @@ def test_a_thread_asks_for_a_missing_input_and_resumes_after_a_restart(
     status = fake_slack.post_in(thread, "Experiments in this thread")
     assert "succeeded" in status.text and best in status.text
 
+    # answers are tables: full run ID, experiment, metric, the score to 4 significant digits
     slack.reply("show the best run", user="U0BOB", thread_ts=thread, ts="1700000000.000400")
     answer = fake_slack.post_in(thread, "Best run in this thread")
     value = finals[0].data.metrics["valid_roc_auc"]
-    assert f"roc_auc {value:.6g}" in answer.text
-    assert f"/runs/{best}|{best[:8]}>" in answer.text
+    (row,) = [line for line in answer.text.splitlines() if line.startswith(best)]
+    assert row.split()[1:4] == [experiment.name, "roc_auc", f"{value:.4g}"], answer.text
+    assert f"/runs/{best}?workflowType=machine_learning|{best[:8]}>" in answer.text
+
+    slack.reply(
+        f"list the runs in experiment {experiment.name}",
+        user="U0BOB",
+        thread_ts=thread,
+        ts="1700000000.000500",
+    )
+    listed = fake_slack.post_in(thread, f"Runs in experiment {experiment.name}")
+    assert "metric roc_auc" in listed.text and "```" in listed.text
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    for run in runs:
+        (row,) = [line for line in listed.text.splitlines() if line.startswith(run.info.run_id)]
+        assert experiment.name in row and "roc_auc" in row
+    final_row = next(line for line in listed.text.splitlines() if line.startswith(best))
+    assert f" {value:.4g} " in final_row and repr(value) not in listed.text
+    fake_slack.post_in(thread, "table above lists what was found")
+    assert not [p for p in fake_slack.posts(thread) if p.text.lstrip().startswith("{")]
 
 
 def test_a_direct_message_starts_a_conversation_and_channel_chatter_is_ignored(

@@ -1,0 +1,130 @@
+"""The report as plain lines, for output that is not a terminal (a CI log, a job's log file).
+
+No line is wrapped or cut, whatever its length: one line per input, change, check and seed, with
+full run IDs, so ``grep`` finds a run and a log viewer shows each item on one line. The wording
+is the Markdown renderer's.
+"""
+
+from __future__ import annotations
+
+from agent.report.model import Report
+from agent.report.render_markdown import (
+    NOTHING,
+    SECTIONS,
+    Facts,
+    change_row,
+    check_row,
+    checks_headline,
+    clean,
+    failure_heading,
+    failure_message,
+    has_results,
+    input_rows,
+    missing_inputs,
+    output_rows,
+    plan_facts,
+    plan_is_empty,
+    rollback_cancelled,
+    seed_rows,
+    status_label,
+    summary_facts,
+)
+
+INDENT = "  "
+SEPARATOR = "  "
+
+
+def render_text(report: Report) -> str:
+    """Return the report as plain text: a status title, alerts, then the five sections.
+
+    Example:
+        >>> from agent.report.model import Report
+        >>> print(render_text(Report(title="demo", status="refused")).splitlines()[0])
+        demo — refused
+    """
+    lines = [f"{clean(report.title)} — {status_label(report.status)}", *_attention(report)]
+    bodies = (_plan(report), _changes(report), _verification(report), _rollback(report))
+    for title, body in zip(SECTIONS, (*bodies, _summary(report)), strict=True):
+        lines.append(f"{title}:")
+        lines += [_one_line(INDENT + line) for line in body or [NOTHING[title]]]
+    return "\n".join(lines) + "\n"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split("\n"))
+
+
+def _row(*cells: str) -> str:
+    return SEPARATOR.join(cell for cell in cells if cell)
+
+
+def _facts(facts: Facts) -> list[str]:
+    return [f"{label}: {value}" for label, value in facts]
+
+
+def _plain(run_id: str) -> str:
+    return clean(run_id)
+
+
+def _attention(report: Report) -> list[str]:
+    lines = []
+    heading = failure_heading(report)
+    if heading:
+        lines.append(f"{heading}: {failure_message(report)}")
+    lines += [f"Refused: {clean(r)}" for r in report.plan.refusals]
+    missing = missing_inputs(report)
+    if missing:
+        lines.append(f"Needs input (give these and run again): {', '.join(missing)}")
+    return [_one_line(line) for line in lines]
+
+
+def _plan(report: Report) -> list[str]:
+    plan = report.plan
+    if plan_is_empty(plan):
+        return []
+    lines = [f"input {name} = {value} ({source})" for name, value, source in input_rows(plan)]
+    lines += [f"step {n}: {clean(step)}" for n, step in enumerate(plan.steps, 1)]
+    return lines + _facts(plan_facts(plan))
+
+
+def _changes(report: Report) -> list[str]:
+    changes = report.changes
+    if not changes.items:
+        return []
+    lines = [f"tracking: {clean(changes.tracking_uri)}"] if changes.tracking_uri else []
+    for change in changes.items:
+        kind, id_, name, detail = change_row(change)
+        lines.append(_row(kind, id_, name, detail, clean(change.link) if change.link else ""))
+    return lines
+
+
+def _verification(report: Report) -> list[str]:
+    checks = report.verification.checks
+    if not checks:
+        return []
+    rows = [check_row(c, _plain) for c in checks]
+    return [checks_headline(checks)] + [
+        _row(mark, name, f"run {run}" if run else "", detail) for mark, name, run, detail in rows
+    ]
+
+
+def _rollback(report: Report) -> list[str]:
+    lines = [f"Cancelled: {c}" for c in rollback_cancelled(report)]
+    return lines + [f"- {clean(step)}" for step in report.rollback.steps]
+
+
+def _summary(report: Report) -> list[str]:
+    summary = report.summary
+    lines = []
+    if has_results(summary):
+        lines += _facts(summary_facts(report, _plain))
+        metric = clean(summary.metric) or "value"
+        lines += [
+            f"seed {seed}  run {run}  {metric} {value}"
+            for seed, run, value in seed_rows(summary, _plain)
+        ]
+        lines += [f"best model {label}: {value}" for label, value in output_rows(summary, _plain)]
+    else:
+        lines.append(NOTHING["Summary"])
+    lines += [f"note: {clean(n)}" for n in report.notes]
+    return lines
