@@ -18,7 +18,8 @@ from agent.guards import (
     limit_middleware,
     pii_middleware,
 )
-from agent.toolset import build_tools, catalog_names
+from agent.proposal import catalog_names
+from agent.toolset import build_tools
 from agent.tracing import TraceRecorder
 from prompts import render
 

@@ -11,67 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.answers import AnswerTable
+from agent.approval import ApprovalPolicy
 from agent.pipeline.state import ProgressFn
 from agent.report.model import Report
-from agent.request import BudgetDefaults
-from tools.settings import env_int, env_number
 
 Mode = Literal["chat", "batch", "slack"]
-
-
-@dataclass(frozen=True)
-class ApprovalPolicy:
-    """When a plan needs a person's approval before it runs.
-
-    Attributes:
-        max_trials: More trials than this needs approval.
-        max_seconds: A longer time budget than this needs approval.
-        max_parallel: More parallel jobs than this (the cap) needs approval.
-        max_gpus: More GPUs than this needs approval.
-    """
-
-    max_trials: int = 200
-    max_seconds: float = 3600.0
-    max_parallel: int = 4
-    max_gpus: int = 1
-
-    @classmethod
-    def from_env(cls) -> ApprovalPolicy:
-        """Read the thresholds from ``TRIALRUN_APPROVE_*`` and ``TRIALRUN_MAX_PARALLEL``.
-
-        Raises:
-            ConfigError: A variable that is not a number in range; the message names it.
-        """
-        from agent.pipeline.policy import max_parallel
-
-        return cls(
-            max_trials=env_int("TRIALRUN_APPROVE_TRIALS", cls.max_trials, minimum=0),
-            max_seconds=env_number("TRIALRUN_APPROVE_SECONDS", cls.max_seconds),
-            max_parallel=max_parallel(),
-            max_gpus=env_int("TRIALRUN_APPROVE_GPUS", cls.max_gpus, minimum=0),
-        )
-
-    def budget_defaults(self) -> BudgetDefaults:
-        """Return the limit a budget takes when it states only the other one.
-
-        Each is the approval threshold, so a default never makes a plan need approval: a time
-        alone tunes for up to ``max_trials`` trials, trials alone may run ``max_seconds``.
-        """
-        return BudgetDefaults(trials=max(1, self.max_trials), seconds=max(1.0, self.max_seconds))
-
-    def reasons(self, budget: dict[str, Any]) -> list[str]:
-        """Return why a budget needs approval (empty when it does not)."""
-        checks = (
-            ("trials", self.max_trials, "trials"),
-            ("seconds", self.max_seconds, "seconds"),
-            ("parallel", self.max_parallel, "parallel jobs (the cap)"),
-            ("gpus", self.max_gpus, "GPUs"),
-        )
-        return [
-            f"{budget[key]:g} {label} is over {limit:g}"
-            for key, limit, label in checks
-            if budget.get(key) is not None and float(budget[key]) > limit
-        ]
 
 
 @dataclass
@@ -113,7 +57,7 @@ class AgentContext:
         errors: Input errors the run-experiment tool returned (a value nobody stated fits), newest
             last: where nobody can fix them (CI), they end the turn as a usage error.
         deploy_seen: The ids of the messages the deploy guard has read.
-        trace: The model and tool calls of the conversation (:class:`agent.tracing.Step`), written
+        trace: The model and tool calls of the conversation (:class:`tools.tracking.traces.Step`), written
             to MLflow as each turn's trace.
         tables: What the run-query tools found, as tables for the person, newest last.
         proposals: Each run-experiment call grounded once (:class:`agent.proposal.Proposal`), by

@@ -215,8 +215,8 @@ class Conversation:
         if turn.errors:
             return Answered(turn.answer, list(turn.errors))
         if request:
-            from agent.proposal import propose
-            from agent.toolset import catalog_names, question_for
+            from agent.proposal import catalog_names, propose
+            from agent.toolset import question_for
 
             # The model asked in prose or did nothing: what the request lacks is read from the
             # person's own words, as the run-experiment tool would have.
@@ -285,41 +285,20 @@ def record_agent_usage(report: Report, context: AgentContext, model: str, usage:
     parent = next((c.id for c in report.changes.items if c.kind == "parent_run"), None)
     if parent is None:
         return
-    from tools.tracking.runs import client
+    from tools.tracking.runs import record_on_run
 
-    mlflow_client = client()
-    mlflow_client.log_batch(
+    record_on_run(
         parent,
-        metrics=_metrics(
-            {
-                "agent/model_calls": usage.model_calls,
-                "agent/input_tokens": usage.input_tokens,
-                "agent/output_tokens": usage.output_tokens,
-            }
-        ),
-        tags=_tags(
-            {
-                "trialrun.agent.model": model,
-                "trialrun.agent.refusals": json.dumps(context.refusals)[:4000],
-            }
-        ),
+        {
+            "agent/model_calls": usage.model_calls,
+            "agent/input_tokens": usage.input_tokens,
+            "agent/output_tokens": usage.output_tokens,
+        },
+        {
+            "trialrun.agent.model": model,
+            "trialrun.agent.refusals": json.dumps(context.refusals)[:4000],
+        },
     )
-
-
-def _metrics(values: dict[str, float]) -> list[Any]:
-    from mlflow.entities import Metric
-    from mlflow.utils.time import get_current_time_millis
-
-    now = get_current_time_millis()
-    return [Metric(k, float(v), now, 0) for k, v in values.items()]
-
-
-def _tags(values: dict[str, str]) -> list[Any]:
-    from mlflow.entities import RunTag
-
-    from tools.tracking.redact import redact_mapping
-
-    return [RunTag(k, v) for k, v in redact_mapping(values).items()]
 
 
 def _last_text(messages: list[BaseMessage]) -> str:

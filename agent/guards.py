@@ -33,7 +33,7 @@ from langchain_core.messages import (
 
 from agent.context import AgentContext
 from agent.deploy import REFUSAL, deploy_phrases
-from tools.tracking.redact import _SECRET_PATTERNS
+from tools.redact import _SECRET_PATTERNS
 
 MAX_MODEL_CALLS = 8
 MAX_TOOL_CALLS = 8
@@ -114,7 +114,7 @@ def redact_message(text: str) -> str:
     ``[REDACTED_SECRET]``, ``[REDACTED_PHONE]``); anything else trialrun's redaction knows is then
     replaced too.
     """
-    from tools.tracking.redact import redact
+    from tools.redact import redact
 
     for pii_type, detector in _detectors():
         matches = sorted(detector(text), key=lambda m: m["start"], reverse=True)

@@ -37,7 +37,7 @@ def load_model(name: str | None = None) -> BaseChatModel:
     name = model_name(name)
     if name == OFFLINE:
         from agent.planner.offline import OfflinePlanner
-        from agent.toolset import catalog_names
+        from agent.proposal import catalog_names
 
         return OfflinePlanner(known=catalog_names)
     from langchain.chat_models import init_chat_model

@@ -1,10 +1,8 @@
 """One request shape from a run-experiment tool call to the experiment request.
 
 The model (or the offline planner) proposes a request as the run-experiment tool's flat arguments
-(``trials``, ``seconds``, ``namespace`` beside ``dataset``). :func:`fields_from_args` turns them
-into :class:`~agent.request.RequestDraft` fields, :func:`args_from_fields` goes the other way, and
-:func:`propose` grounds one call once — the approval check before the tool runs and the tool
-itself read the same :class:`Proposal`.
+(:mod:`agent.tool_args`), and :func:`propose` grounds one call once: the approval check before the
+tool runs and the tool itself read the same :class:`Proposal`.
 """
 
 from __future__ import annotations
@@ -13,66 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.messages import HumanMessage, ToolMessage
+
 from agent.context import AgentContext
 from agent.grounding import flat, ground, unflatten
 from agent.report.model import Source
 from agent.request import RequestDraft, draft_from_fields
-
-BUDGET_ARGS = ("trials", "seconds", "parallel", "gpus")
-"""The tool arguments that are parts of the budget."""
-
-
-def fields_from_args(args: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the request fields a run-experiment call's arguments state (None ones left out).
-
-    Example:
-        >>> fields_from_args({"dataset": "wine", "trials": 20, "namespace": "ml"})
-        {'dataset': 'wine', 'runtime': {'kubernetes': {'namespace': 'ml'}}, 'budget': {'trials': 20}}
-    """
-    fields = {
-        k: v for k, v in args.items() if k not in BUDGET_ARGS and k != "namespace" and v is not None
-    }
-    if args.get("namespace"):
-        fields["runtime"] = {"kubernetes": {"namespace": args["namespace"]}}
-    budget = {k: args[k] for k in BUDGET_ARGS if args.get(k) is not None}
-    if budget:
-        fields["budget"] = budget
-    return fields
-
-
-def args_from_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the run-experiment arguments for request fields (the inverse of the above).
-
-    Example:
-        >>> args_from_fields({"dataset": "wine", "budget": {"seconds": 600.0}})
-        {'dataset': 'wine', 'seconds': 600.0}
-    """
-    args = {k: v for k, v in fields.items() if k not in ("budget", "runtime", "cpus")}
-    budget = fields.get("budget") or {}
-    args.update({k: budget[k] for k in BUDGET_ARGS if budget.get(k) is not None})
-    runtime = fields.get("runtime")
-    if isinstance(runtime, Mapping):
-        namespace = (runtime.get("kubernetes") or {}).get("namespace")
-        if namespace:
-            args["namespace"] = namespace
-    return {k: v for k, v in args.items() if v is not None and k in ARG_NAMES}
-
-
-ARG_NAMES = frozenset(
-    {
-        "dataset",
-        "version",
-        "metric",
-        "seeds",
-        "target",
-        "model",
-        "optimize",
-        "experiment",
-        "namespace",
-        *BUDGET_ARGS,
-    }
-)
-"""Every argument the run-experiment tool takes."""
+from agent.tool_args import fields_from_args
+from tools import settings
 
 
 @dataclass
@@ -113,14 +59,30 @@ class Proposal:
         return context.policy.reasons(self.budget(context))
 
 
+def catalog_names() -> dict[str, list[str]]:
+    """Return the catalog as dataset name -> versions."""
+    from tools.data.catalog import Catalog
+
+    return Catalog.load(settings.catalog_path()).names()
+
+
+def person_texts(context: AgentContext, state: Mapping[str, Any]) -> list[str]:
+    """Return everything the person wrote: messages, answers to questions, the prompt file body."""
+    texts = [context.stated_text] if context.stated_text else []
+    for message in state.get("messages", []):
+        if isinstance(message, HumanMessage):
+            texts.append(str(message.content))
+        elif isinstance(message, ToolMessage) and message.name == "ask_user":
+            texts.append(str(message.content))
+    return texts
+
+
 def propose(
     args: Mapping[str, Any], context: AgentContext, state: Mapping[str, Any], call_id: str | None
 ) -> Proposal:
     """Ground a run-experiment call once; a second look at the same call reuses the result."""
     if call_id is not None and call_id in context.proposals:
         return context.proposals[call_id]
-    from agent.toolset import catalog_names, person_texts
-
     grounded = ground(
         flat(fields_from_args(args)),
         texts=person_texts(context, state),

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from agent.approval import ApprovalPolicy, BudgetDefaults
 from tools import settings
 from tools.jobs.model import ClaimMount, SecretKey
 from tools.training.metrics import METRICS, Direction, MetricName
@@ -85,19 +85,6 @@ _SECONDS = Annotated[
 _CPUS = Annotated[Count, Field(ge=1, le=1024, description="CPU cores.")]
 _GPUS = Annotated[Count, Field(ge=0, le=64, description="GPUs.")]
 _PARALLEL = Annotated[Count, Field(ge=1, le=256, description="Parallel jobs or workers.")]
-
-
-@dataclass(frozen=True)
-class BudgetDefaults:
-    """The limit a budget takes when it states only the other one.
-
-    Attributes:
-        trials: Trials when only a time is given (time still stops tuning first if it runs out).
-        seconds: Seconds when only trials are given (tuning also ends at the trial count).
-    """
-
-    trials: int
-    seconds: float
 
 
 class BudgetDraft(BaseModel):
@@ -305,7 +292,7 @@ class RequestDraft(_Fields):
         """Return the complete request, unstated budget limits at ``defaults``.
 
         Without ``defaults``, they are the approval thresholds of
-        :meth:`agent.context.ApprovalPolicy.budget_defaults`.
+        :meth:`agent.approval.ApprovalPolicy.budget_defaults`.
 
         Raises:
             MissingInputs: Required inputs are absent.
@@ -315,8 +302,6 @@ class RequestDraft(_Fields):
             raise MissingInputs(missing)
         assert self.budget is not None  # missing() names an absent budget
         if defaults is None:
-            from agent.context import ApprovalPolicy
-
             defaults = ApprovalPolicy.from_env().budget_defaults()
         values = self.model_dump(exclude_none=False)
         values["budget"] = self.budget.filled(defaults).model_dump()

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from langchain.tools import ToolRuntime
-from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool, tool
 from langgraph.types import interrupt
 
 from agent.context import AgentContext
-from agent.proposal import Proposal, propose
+from agent.proposal import Proposal, catalog_names, propose
 from agent.report.model import Plan, Report, Source
 from tools import settings
 from tools.errors import InputError, PolicyError
@@ -32,24 +31,6 @@ FIELD_HINTS = {
     "budget": "the budget: trials, a time limit or both (e.g. '20 trials' or '10 minutes')",
     "seeds": "the seeds (e.g. 'seeds 1, 2, 3')",
 }
-
-
-def catalog_names() -> dict[str, list[str]]:
-    """Return the catalog as dataset name -> versions."""
-    from tools.data.catalog import Catalog
-
-    return Catalog.load(settings.catalog_path()).names()
-
-
-def person_texts(context: AgentContext, state: Mapping[str, Any]) -> list[str]:
-    """Return everything the person wrote: messages, answers to questions, the prompt file body."""
-    texts = [context.stated_text] if context.stated_text else []
-    for message in state.get("messages", []):
-        if isinstance(message, HumanMessage):
-            texts.append(str(message.content))
-        elif isinstance(message, ToolMessage) and message.name == "ask_user":
-            texts.append(str(message.content))
-    return texts
 
 
 def run_experiment(  # noqa: D417 - runtime is injected by langchain, not shown to the model

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware
@@ -21,21 +20,11 @@ from langchain_core.messages import AIMessage, BaseMessage
 
 from agent.context import AgentContext
 from agent.report.model import Report
+from tools.tracking import traces
+from tools.tracking.traces import Step
 
 MAX_TEXT_CHARS = 4000
 """The most characters of one message kept in a span."""
-
-
-@dataclass(frozen=True)
-class Step:
-    """One model call or tool call of a turn, already redacted."""
-
-    kind: str
-    name: str
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-    start_ns: int
-    end_ns: int
 
 
 class TraceRecorder(AgentMiddleware[Any, AgentContext, Any]):
@@ -83,7 +72,7 @@ class TraceRecorder(AgentMiddleware[Any, AgentContext, Any]):
 
 def write_trace(reports: list[Report], message: str, answer: str, steps: list[Step]) -> list[str]:
     """Write the turn's steps as a trace in each experiment the turn ran; return the trace ids."""
-    parents = [
+    targets = [
         (run.id, experiment.id)
         for report in reports
         for run in report.changes.items
@@ -91,58 +80,7 @@ def write_trace(reports: list[Report], message: str, answer: str, steps: list[St
         for experiment in report.changes.items
         if experiment.kind == "experiment"
     ]
-    if not steps or not parents:
-        return []
-    import mlflow
-
-    from tools.tracking.runs import client
-
-    mlflow_client = client()  # also points MLflow's tracing at trialrun's store
-    ids = []
-    with mlflow.tracing.configure(span_processors=[_redact_span]):
-        for _, experiment_id in parents:
-            root = mlflow.start_span_no_context(
-                "trialrun turn",
-                span_type="AGENT",
-                inputs={"message": _redacted(message)},
-                experiment_id=experiment_id,
-                start_time_ns=steps[0].start_ns,
-            )
-            for step in steps:
-                span = mlflow.start_span_no_context(
-                    step.name,
-                    span_type=step.kind,
-                    parent_span=root,
-                    inputs=step.inputs,
-                    start_time_ns=step.start_ns,
-                )
-                span.end(outputs=step.outputs, end_time_ns=step.end_ns)
-            root.end(outputs={"answer": _redacted(answer)}, end_time_ns=steps[-1].end_ns)
-            ids.append(root.trace_id)
-        mlflow.flush_trace_async_logging()
-    for trace_id, (run_id, _) in zip(ids, parents, strict=True):
-        mlflow_client.link_traces_to_run([trace_id], run_id)
-    return ids
-
-
-def _redact_span(span: Any) -> None:
-    """Redact every input and output MLflow is about to export (the last line of defence)."""
-    if span.inputs is not None:
-        span.set_inputs(_redact_value(span.inputs))
-    if span.outputs is not None:
-        span.set_outputs(_redact_value(span.outputs))
-
-
-def _redact_value(value: Any) -> Any:
-    from tools.tracking.redact import redact
-
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: _redact_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact_value(v) for v in value]
-    return value
+    return traces.write_trace(targets, _redacted(message), _redacted(answer), steps)
 
 
 def _reply(message: AIMessage) -> dict[str, Any]:

@@ -160,7 +160,7 @@ def first_reply(text: str, known: Mapping[str, list[str]], model: Any) -> Any:
 def judge(case: Mapping[str, Any], table: Mapping[str, Any], model: Any) -> dict[str, Any]:
     """Judge the first reply to one case."""
     from agent.grounding import flat, ground
-    from agent.proposal import args_from_fields, fields_from_args
+    from agent.tool_args import args_from_fields, fields_from_args
 
     known = _catalog(case, table)
     started = time.perf_counter()

@@ -74,7 +74,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def catalogue(args: argparse.Namespace) -> tuple[str, str]:
     """Catalogue the data in the working directory's catalog; return its name and version."""
-    from tools.data.catalog import Catalog, add_dataset
+    from tools.data.catalog import Catalog
+    from tools.data.curate import add_dataset
     from tools.data.examples import EXAMPLE_VERSION, write_examples
 
     catalog = Catalog.load("datasets.yaml")

@@ -88,7 +88,8 @@ class Prepared:
     """One dataset as every method gets it: dev rows split into train/validation, test rows."""
 
     def __init__(self, name: str, manifest: dict[str, Any]) -> None:
-        from tools.data.catalog import Catalog, add_dataset
+        from tools.data.catalog import Catalog
+        from tools.data.curate import add_dataset
         from tools.settings import catalog_path
         from tools.tuning.experiment import TuneRequest, load_context
 

@@ -155,7 +155,7 @@ def store_timeouts() -> tuple[float, float]:
 
 
 def _show(raw: str) -> str:
-    from tools.tracking.redact import redact
+    from tools.redact import redact
 
     text = redact(raw)
     return repr(text if len(text) <= 80 else text[:80] + "…")

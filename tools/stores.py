@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 from tools import settings
 from tools.errors import Unreachable
-from tools.tracking.redact import redact
+from tools.redact import redact
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _DEFAULT_PORTS = {"postgresql": 5432, "postgres": 5432, "mysql": 3306, "mssql": 1433}

@@ -15,17 +15,10 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from agent.adapters.exit_codes import ExitCode
+from agent.adapters.exit_codes import ExitCode, err
 
 DETACHED_OVERHEAD_SECONDS = 600
 """Added to a detached run's time budget for its deadline: loading data, verifying, reporting."""
-
-
-def err(message: str) -> None:
-    """Print a message to standard error, redacted (it may quote a value someone wrote)."""
-    from tools.tracking.redact import redact
-
-    print(redact(message), file=sys.stderr, flush=True)
 
 
 def recover_at_start() -> None:
@@ -80,7 +73,7 @@ def detach_files(
             return int(ExitCode.USAGE)
     from tools.jobs import lifecycle
     from tools.jobs.model import JobSpec
-    from tools.tracking.redact import redact
+    from tools.redact import redact
 
     for path, (experiment, seconds) in zip(files, checked, strict=True):
         command = [sys.executable, "-m", "agent.adapters.cli", "run", str(path.resolve())]
@@ -116,7 +109,7 @@ def _check(path: Path) -> tuple[str, float | None]:
         InputError: The file cannot be read, or its front matter is invalid.
         PolicyError: It asks to deploy, or for more parallel jobs than the cap without approval.
     """
-    from agent.pipeline.policy import check_parallel
+    from agent.approval import check_parallel
     from agent.promptfile import front_matter_draft, read_prompt_file
 
     prompt = read_prompt_file(path)

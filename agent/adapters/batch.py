@@ -19,8 +19,7 @@ from typing import Any
 
 from rich.console import Console
 
-from agent.adapters.background import err
-from agent.adapters.exit_codes import ExitCode
+from agent.adapters.exit_codes import ExitCode, err
 from agent.outcome import (
     Answered,
     Finished,

@@ -221,7 +221,7 @@ def redacted_output() -> Iterator[None]:
     trialrun's own messages are redacted where they are made; this also covers what libraries
     print (warnings, a failing model server's message quoting the request).
     """
-    from tools.tracking.redact import RedactingStream
+    from tools.redact import RedactingStream
 
     saved = sys.stdout, sys.stderr
     wrapped = [RedactingStream(stream) if not _is_terminal(stream) else stream for stream in saved]
@@ -241,7 +241,7 @@ def _is_terminal(stream: object) -> bool:
 
 def error(message: str) -> None:
     """Print ``error: message`` on stderr, redacted and cut to :data:`MAX_MESSAGE_CHARS`."""
-    from tools.tracking.redact import redact
+    from tools.redact import redact
 
     text = redact(message)
     if len(text) > MAX_MESSAGE_CHARS:

@@ -74,7 +74,8 @@ def add(
     catalog: CatalogOption = None,
 ) -> None:
     """Validate a file, scan it for personal data, record its digest and add it to the catalog."""
-    from tools.data.catalog import Catalog, add_dataset, recatalogue_command
+    from tools.data.catalog import Catalog
+    from tools.data.curate import add_dataset, recatalogue_command
 
     with exit_on_errors():
         allowed = _allowances(allow_pii or [])

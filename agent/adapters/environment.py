@@ -72,7 +72,7 @@ def _slack_numbers() -> None:
 
 
 def _approval_policy() -> None:
-    # The thresholds agent.context.ApprovalPolicy reads (importing it here would cost seconds).
+    # The thresholds agent.approval.ApprovalPolicy reads (importing it here would cost seconds).
     settings.env_int("TRIALRUN_APPROVE_TRIALS", 200, minimum=0)
     settings.env_number("TRIALRUN_APPROVE_SECONDS", 3600.0)
     settings.env_int("TRIALRUN_APPROVE_GPUS", 1, minimum=0)

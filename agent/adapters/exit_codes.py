@@ -1,7 +1,8 @@
-"""The exit codes every ``trialrun`` command returns, documented in the README."""
+"""The exit codes every ``trialrun`` command returns, documented in the README, and its errors."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
@@ -28,6 +29,13 @@ class ExitCode(IntEnum):
     """The experiment was cancelled (Ctrl-C, a cancel command, or the watchdog)."""
     UNAVAILABLE = 7
     """A store or server does not answer (tracking store, Optuna storage, model): nothing ran."""
+
+
+def err(message: str) -> None:
+    """Print a message to standard error, redacted (it may quote a value someone wrote)."""
+    from tools.redact import redact
+
+    print(redact(message), file=sys.stderr, flush=True)
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from agent.answers import fmt_score
-from tools.tracking.redact import redact
+from tools.redact import redact
 
 
 class ProgressPrinter:

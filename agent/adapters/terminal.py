@@ -30,7 +30,7 @@ from rich.text import Text
 from agent.adapters.exit_codes import ExitCode
 from agent.outcome import NeedsInput, Refused
 from tools.errors import TrialrunError
-from tools.tracking.redact import redact
+from tools.redact import redact
 
 if TYPE_CHECKING:
     from agent.answers import AnswerTable

@@ -28,8 +28,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
-from agent.adapters.background import err, recover_at_start
-from agent.adapters.exit_codes import ExitCode
+from agent.adapters.background import recover_at_start
+from agent.adapters.exit_codes import ExitCode, err
 
 T = TypeVar("T")
 

@@ -41,7 +41,7 @@ from tools.jobs.base import Backend, load_backend
 from tools.jobs.cancel import cancel as cancel_job
 from tools.jobs.model import Job, JobSpec, JobState, Resources
 from tools.jobs.reconcile import fail_running_trials
-from tools.tracking.runs import client
+from tools.tracking.settle import close_orphans
 from tools.training.run import DataContext
 from tools.tuning.experiment import ParentRun, TuneRequest, study_settings
 from tools.tuning.study import StudyOutcome, StudySettings, open_study, read_outcome
@@ -168,7 +168,9 @@ def tune_distributed(
     jobs = _submit(specs, backend, context)
     jobs, cancelled = _wait(jobs, study, context, on_trial)
     if not cancelled:
-        _close_orphans(settings, parent)
+        # Every worker has ended: a trial or run still RUNNING belongs to one that died.
+        fail_running_trials(settings.storage, settings.study_name)
+        close_orphans(parent.experiment_id, parent.run_id)
     reason = _stop_reason(jobs, study, settings, context, cancelled=cancelled)
     return read_outcome(settings, stop_reason=reason, seconds=time.monotonic() - started)
 
@@ -268,20 +270,6 @@ def _cancel_all(jobs: list[Job], context: PipelineContext, *, reason: str) -> li
             for job in jobs
         ]
     return [future.result().job for future in futures]
-
-
-def _close_orphans(settings: StudySettings, parent: ParentRun) -> None:
-    # Every worker has ended: a trial or run still RUNNING belongs to one that died mid-trial.
-    fail_running_trials(settings.storage, settings.study_name)
-    mlflow = client()
-    orphans = mlflow.search_runs(
-        [parent.experiment_id],
-        filter_string=f"tags.`mlflow.parentRunId` = '{parent.run_id}' "
-        "and attributes.status = 'RUNNING'",
-        max_results=1000,
-    )
-    for run in orphans:
-        mlflow.set_terminated(run.info.run_id, "KILLED")
 
 
 def _stop_reason(

@@ -209,7 +209,7 @@ def _invoke(request: ExperimentRequest, context: PipelineContext) -> Report:
 
 
 def _job_spec(request: ExperimentRequest) -> JobSpec:
-    from tools.tracking.redact import redact
+    from tools.redact import redact
 
     experiment = redact(request.experiment_name)
     return JobSpec(

@@ -158,7 +158,7 @@ def _check_stores() -> None:
 
 
 def _shown(url: str) -> str:
-    from tools.tracking.redact import redact
+    from tools.redact import redact
 
     return redact(url)
 

@@ -14,8 +14,9 @@ from typing import Any, Protocol
 
 from langgraph.runtime import Runtime
 
+from agent import approval
 from agent.deploy import add_refusals, data_refusals
-from agent.pipeline import distributed, policy, stage_jobs
+from agent.pipeline import distributed, stage_jobs
 from agent.pipeline.state import PipelineContext, PipelineState
 from agent.report.model import Failure
 from agent.request import ExperimentRequest
@@ -104,7 +105,7 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
     """Load the catalogued dataset, check its digest, validate and split it, open the parent run."""
     request = state["request"]
     try:
-        policy.check_parallel(request.budget.parallel, approved=request.approve)
+        approval.check_parallel(request.budget.parallel, approved=request.approve)
     except PolicyError as exc:
         runtime.context.refusals.append(str(exc))
         raise

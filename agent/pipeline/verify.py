@@ -95,8 +95,8 @@ def check_model_serves(
     on the run. LightGBM computes some recorded metrics itself, with float32 labels and its
     own summation order, so they are compared to within a relative 1e-7.
     """
-    from tools.tracking.models import served_score
-    from tools.training.metrics import get_metric
+    from tools.tracking.models import served_predictions
+    from tools.training.metrics import get_metric, score
 
     name = "final model serves through pyfunc"
     uri = outcome.output.model_artifact_path
@@ -110,9 +110,8 @@ def check_model_serves(
     pii = [column for column, why in data.dropped.items() if why == "pii"]
     rows = data.raw.loc[ctx.split.X_valid.index].drop(columns=pii)
     try:
-        served = served_score(
-            uri, rows, ctx.split.y_valid, get_metric(metric, data.task), data.n_classes
-        )
+        pred = served_predictions(uri, rows, data.n_classes)
+        served = score(get_metric(metric, data.task), ctx.split.y_valid, pred, data.n_classes)
     except Exception as exc:
         return Check(name=name, passed=False, run_id=run_id, detail=f"{uri}: {exc}"[:500])
     same = math.isclose(served, recorded, rel_tol=1e-7, abs_tol=1e-12)

@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from agent.planner.parse import Intent, parse
-from agent.proposal import args_from_fields
+from agent.tool_args import args_from_fields
 
 HELP = (
     "I run tracked ML experiments on catalogued data. Try: 'tune lightgbm on churn v3 for AUC, "

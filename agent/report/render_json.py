@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from agent.report.model import Report
-from tools.tracking.redact import redact, redact_value
+from tools.redact import redact, redact_value
 
 
 def render_json(report: Report) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agent.report.model import Change, Check, Plan, Report, Summary
-from tools.tracking.redact import redact, redact_value
+from tools.redact import redact, redact_value
 from tools.training.metrics import METRICS
 
 SECTIONS = ("Plan", "Changes", "Verification", "Rollback", "Summary")

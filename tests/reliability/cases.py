@@ -1138,7 +1138,8 @@ COLUMN_INSTRUCTION = Case(
 
 
 def _catalog_wine2(directory: Path) -> None:
-    from tools.data.catalog import Catalog, add_dataset
+    from tools.data.catalog import Catalog
+    from tools.data.curate import add_dataset
 
     catalog = Catalog.load(directory / "datasets.yaml")
     add_dataset(

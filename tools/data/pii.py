@@ -38,7 +38,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from tools.errors import InputError, PolicyError
-from tools.tracking.redact import find_secrets
+from tools.redact import find_secrets
 
 if TYPE_CHECKING:
     from tools.data.catalog import DatasetEntry

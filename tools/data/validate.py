@@ -2,15 +2,14 @@
 
 Every failure is a :class:`~tools.errors.DataError` naming the column or value and what to do.
 Identifier and PII columns are dropped first, so no later message or result carries their values.
-String columns are categorical features; :class:`~tools.training.encoding.FrameEncoding` turns
+String columns are categorical features; :class:`~tools.encoding.FrameEncoding` turns
 the validated table into what the boosters read, the same way a logged model does at serving.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,17 +17,15 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from tools.data.catalog import TASKS, DatasetEntry, Task
-from tools.errors import DataError, InputError
-from tools.tracking.redact import find_secrets, redact
-from tools.training.encoding import FrameEncoding
+from tools.data.catalog import DatasetEntry, Task
+from tools.data.shares import check_class_sizes, check_fractions
+from tools.data.task import choose_task, is_numeric, label_value
+from tools.encoding import FrameEncoding
+from tools.errors import DataError
+from tools.redact import find_secrets, redact
 
 MIN_ROWS = 20
 """Fewest rows a dataset may have: below this a validation share says nothing."""
-GIVEN_TASK = "given with --task"
-"""How a catalog entry records a task its curator stated (never second-guessed)."""
-MAX_INFERRED_CLASSES = 20
-"""A whole-number target with at most this many distinct values is inferred as classification."""
 MAX_CLASSES = 100
 """The most classes a target may have: a boosted model grows one tree per class and round."""
 MAX_NAME_CHARS = 512
@@ -71,45 +68,8 @@ class PreparedData:
     raw: pd.DataFrame
 
 
-@dataclass(frozen=True)
-class Split:
-    """Training, validation and test shares of a :class:`PreparedData`.
-
-    The test share is held out before anything else: training, early stopping, pruning, the
-    search and the choice of the final model use only the training and validation shares, and
-    the final models are scored on the test share once. It is empty when ``test_fraction`` is 0.
-    """
-
-    X_train: pd.DataFrame
-    X_valid: pd.DataFrame
-    y_train: np.ndarray
-    y_valid: np.ndarray
-    X_test: pd.DataFrame
-    y_test: np.ndarray
-
-
-def _plain(value: Any) -> Any:
-    """Return a numpy scalar as the Python value, so messages and labels read naturally."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _quote(names: Iterable[Any]) -> str:
     return ", ".join(repr(n) for n in names)
-
-
-def _check_fraction(valid_fraction: float, test_fraction: float = 0.0) -> None:
-    if not 0 < valid_fraction < 1:
-        raise InputError(
-            f"valid_fraction {valid_fraction!r} is not between 0 and 1.",
-            field="valid_fraction",
-            hint="Use a share such as 0.2.",
-        )
-    if not 0 <= test_fraction < 1:
-        raise InputError(
-            f"test_fraction {test_fraction!r} is not between 0 (no test share) and 1.",
-            field="test_fraction",
-            hint="Use a share such as 0.15, or 0 to hold out no test rows.",
-        )
 
 
 def check_frame(df: pd.DataFrame, entry: DatasetEntry) -> dict[str, str]:
@@ -217,161 +177,10 @@ def _check_target(y: pd.Series, target: str) -> None:
         )
     if y.nunique() < 2:
         raise DataError(
-            f"Target {target!r} has a single value ({_plain(y.iloc[0])!r}) on every row; "
+            f"Target {target!r} has a single value ({label_value(y.iloc[0])!r}) on every row; "
             "there is nothing to learn.",
             field="target",
             hint="Pick another target, or add rows of the other class(es).",
-        )
-
-
-def _is_numeric(y: pd.Series) -> bool:
-    return ptypes.is_numeric_dtype(y.dtype) and not ptypes.is_bool_dtype(y.dtype)
-
-
-def _infer_task(y: pd.Series) -> Task:
-    distinct = y.nunique()
-    if _is_numeric(y):
-        values = y.to_numpy(dtype=float)
-        whole = bool(np.all(np.mod(values, 1) == 0))
-        if not whole or distinct > MAX_INFERRED_CLASSES:
-            return "regression"
-    return "binary" if distinct == 2 else "multiclass"
-
-
-@dataclass(frozen=True)
-class TaskChoice:
-    """The task of a target and how it was decided.
-
-    Attributes:
-        task: The task.
-        reason: How it was decided, in words (``given with --task``, or what the target holds).
-        alternative: The other reading of an ambiguous whole-number target, when there is one.
-    """
-
-    task: Task
-    reason: str
-    alternative: Task | None = None
-
-
-def explain_task(y: pd.Series, task: Task, *, given: bool, target: str) -> TaskChoice:
-    """Return how ``task`` follows from target ``y`` (or that it was given), and any ambiguity.
-
-    Whole numbers are the ambiguous case: at most :data:`MAX_INFERRED_CLASSES` distinct values
-    read as class codes, more as quantities, and either reading can be wrong.
-    """
-    distinct = int(y.nunique())
-    whole = _is_numeric(y) and bool(np.all(np.mod(y.to_numpy(dtype=float), 1) == 0))
-    alternative: Task | None = None
-    if whole and distinct > 2:
-        alternative = "regression" if task != "regression" else "multiclass"
-    if given:
-        return TaskChoice(task, GIVEN_TASK, None)
-    if not _is_numeric(y):
-        return TaskChoice(task, f"inferred: target {target!r} holds {distinct} distinct labels")
-    if not whole:
-        return TaskChoice(task, f"inferred: target {target!r} holds fractional numbers")
-    limit = MAX_INFERRED_CLASSES
-    if task == "regression":
-        why = f"{distinct} distinct whole numbers, more than the {limit} read as class codes"
-    else:
-        why = f"{distinct} distinct whole numbers (up to {limit} are read as class codes)"
-    return TaskChoice(task, f"inferred: target {target!r} holds {why}", alternative)
-
-
-def _choose_task(y: pd.Series, requested: str | None, target: str) -> Task:
-    if requested is None:
-        return _infer_task(y)
-    if requested not in TASKS:
-        raise InputError(
-            f"Unknown task {requested!r}.", field="task", hint=f"Use one of: {', '.join(TASKS)}."
-        )
-    distinct = y.nunique()
-    if requested == "regression" and not _is_numeric(y):
-        raise DataError(
-            f"Task 'regression' needs a numeric target, but {target!r} has dtype "
-            f"{str(y.dtype)!r} (values such as {_plain(y.iloc[0])!r}).",
-            field="task",
-            hint="Use binary or multiclass, or pick a numeric target.",
-        )
-    if requested == "binary" and distinct != 2:
-        raise DataError(
-            f"Task 'binary' needs exactly 2 classes, but target {target!r} has {distinct}.",
-            field="task",
-            hint="Use multiclass.",
-        )
-    if requested == "multiclass" and distinct < 3:
-        raise DataError(
-            f"Task 'multiclass' needs at least 3 classes, but target {target!r} has {distinct}.",
-            field="task",
-            hint="Use binary.",
-        )
-    return requested
-
-
-def task_for_metric(y: pd.Series, task: Task | None, metric_tasks: Sequence[Task]) -> Task | None:
-    """Return the task a metric implies when the given (catalogued or inferred) one does not fit.
-
-    A whole-number target with more than :data:`MAX_INFERRED_CLASSES` values is inferred as
-    regression and one with a few values as classification; a request for ``log_loss`` or
-    ``rmse`` on it says which the person means. ``task`` is returned unchanged when the metric
-    fits it, or when the metric fits no task the target can have (the metric check then says so).
-
-    Example:
-        >>> task_for_metric(pd.Series([1, 2, 3] * 10), "regression", ("binary", "multiclass"))
-        'multiclass'
-    """
-    if task is None or task in metric_tasks:
-        return task
-    if "regression" in metric_tasks:
-        return "regression" if _is_numeric(y) else task
-    return "binary" if y.nunique() == 2 else "multiclass"
-
-
-def _check_class_sizes(
-    codes: np.ndarray,
-    labels: Sequence[Any],
-    valid_fraction: float,
-    target: str,
-    test_fraction: float = 0.0,
-) -> None:
-    counts = np.bincount(codes, minlength=len(labels))
-    # Each stratified split needs two rows of a class; a test share taken first needs a third.
-    fewest = 3 if test_fraction > 0 else 2
-    rare = [(labels[i], int(n)) for i, n in enumerate(counts) if n < fewest]
-    if rare:
-        listing = ", ".join(f"{label!r} ({n} row{'' if n == 1 else 's'})" for label, n in rare[:10])
-        if len(rare) > 10:
-            listing += f" and {len(rare) - 10} more"
-        why = (
-            "A test share and a stratified train/validation split need at least 3 rows of each "
-            "class."
-            if test_fraction > 0
-            else "A stratified split needs at least 2 rows of each class."
-        )
-        raise DataError(
-            f"Target {target!r} has classes with fewer than {fewest} rows: {listing}. {why}",
-            field="target",
-            hint="Add rows, or merge or drop the rare classes"
-            + (", or set test_fraction to 0." if test_fraction > 0 else "."),
-        )
-    n_test = math.ceil(test_fraction * len(codes)) if test_fraction > 0 else 0
-    rest = len(codes) - n_test
-    if n_test and min(n_test, rest) < len(labels):
-        raise DataError(
-            f"{len(codes)} rows with test_fraction {test_fraction} give {n_test} test rows, fewer "
-            f"than the {len(labels)} classes of target {target!r}; the test share needs a row of "
-            "every class.",
-            field="test_fraction",
-            hint="Add rows, raise test_fraction, or set it to 0.",
-        )
-    n_valid = math.ceil(valid_fraction * rest)
-    if min(n_valid, rest - n_valid) < len(labels):
-        raise DataError(
-            f"{rest} rows split at valid_fraction {valid_fraction} give {n_valid} "
-            f"validation and {rest - n_valid} training rows, fewer than the "
-            f"{len(labels)} classes of target {target!r}; each share needs a row of every class.",
-            field="valid_fraction",
-            hint="Add rows or change valid_fraction.",
         )
 
 
@@ -379,7 +188,7 @@ def _encode(y: pd.Series, task: Task) -> tuple[np.ndarray, list[Any] | None]:
     if task == "regression":
         return y.to_numpy(dtype=np.float64), None
     codes, uniques = pd.factorize(y, sort=True)
-    labels = [_plain(u) for u in uniques]
+    labels = [label_value(u) for u in uniques]
     return codes.astype(np.int64), labels
 
 
@@ -420,7 +229,7 @@ def _looks_like_id(name: str, col: pd.Series) -> bool:
         return True
     if isinstance(col.dtype, pd.CategoricalDtype):
         return True
-    if _is_numeric(col):
+    if is_numeric(col):
         values = np.sort(col.to_numpy(dtype=float))
         return bool(np.all(np.diff(values) == 1))
     return False
@@ -429,7 +238,7 @@ def _looks_like_id(name: str, col: pd.Series) -> bool:
 def _leaks(col: pd.Series, y: pd.Series, codes: np.ndarray, task: Task) -> str | None:
     """Return how ``col`` copies the target, or None."""
     if task == "regression":
-        if _is_numeric(col) and np.array_equal(col.to_numpy(dtype=float), y.to_numpy(dtype=float)):
+        if is_numeric(col) and np.array_equal(col.to_numpy(dtype=float), y.to_numpy(dtype=float)):
             return "is identical to"
         return None
     if col.nunique(dropna=False) != codes.max() + 1:
@@ -522,7 +331,7 @@ def prepare(
         DataError: The table fails a check; the message names the column or value.
         InputError: ``task``, ``valid_fraction`` or ``test_fraction`` is not a valid choice.
     """
-    _check_fraction(valid_fraction, test_fraction)
+    check_fractions(valid_fraction, test_fraction)
     df = df.reset_index(drop=True)
     dropped = check_frame(df, entry)
     y = df[entry.target]
@@ -532,7 +341,7 @@ def prepare(
             f"Dataset {entry.ref!r} has {len(df)} rows; training needs at least {MIN_ROWS}.",
             hint="Add rows to the file.",
         )
-    chosen = _choose_task(y, task or entry.task, entry.target)
+    chosen = choose_task(y, task or entry.task, entry.target)
     codes, labels = _encode(y, chosen)
     if labels is not None and len(labels) > MAX_CLASSES:
         raise DataError(
@@ -542,7 +351,7 @@ def prepare(
             hint="Group rare classes, or, for a numeric target, catalogue it with --task regression.",
         )
     if labels is not None:
-        _check_class_sizes(codes, labels, valid_fraction, entry.target, test_fraction)
+        check_class_sizes(codes, labels, valid_fraction, entry.target, test_fraction)
     features = df.drop(columns=[entry.target, *dropped])
     converted = _prepare_features(features, y, codes, chosen, entry.target)
     encoding = FrameEncoding.fit(
@@ -562,52 +371,4 @@ def prepare(
         dropped=dropped,
         encoding=encoding,
         raw=df.drop(columns=[entry.target]),
-    )
-
-
-def split(
-    data: PreparedData, *, seed: int, valid_fraction: float = 0.2, test_fraction: float = 0.15
-) -> Split:
-    """Hold out the test share, then split the rest into training and validation shares.
-
-    Both splits are seeded and stratified by class for classification. ``test_fraction`` is a
-    share of all rows; ``valid_fraction`` a share of the rows left after the test share, so
-    training and validation keep the same proportions whatever the test share.
-
-    Example:
-        >>> parts = split(data, seed=0)  # doctest: +SKIP
-        >>> rest = len(data.X) - len(parts.X_test)  # doctest: +SKIP
-        >>> len(parts.X_test) / len(data.X), len(parts.X_valid) / rest  # doctest: +SKIP
-        (0.15, 0.2)
-
-    Raises:
-        DataError: A class cannot be represented in every share at these fractions.
-        InputError: ``valid_fraction`` or ``test_fraction`` is not a valid share.
-    """
-    from sklearn.model_selection import train_test_split
-
-    _check_fraction(valid_fraction, test_fraction)
-    classes = data.class_labels is not None
-    if classes:
-        _check_class_sizes(data.y, data.class_labels or [], valid_fraction, "target", test_fraction)
-    X, y = data.X, data.y
-    X_test, y_test = X.iloc[:0], y[:0]
-    if test_fraction > 0:
-        X, X_test, y, y_test = train_test_split(
-            X, y, test_size=test_fraction, random_state=seed, stratify=y if classes else None
-        )
-        if classes:
-            # The test share may take a rare class's rows unevenly; say so rather than fail in
-            # the second split with the library's message.
-            _check_class_sizes(y, data.class_labels or [], valid_fraction, "target")
-    X_train, X_valid, y_train, y_valid = train_test_split(
-        X, y, test_size=valid_fraction, random_state=seed, stratify=y if classes else None
-    )
-    return Split(
-        X_train=X_train,
-        X_valid=X_valid,
-        y_train=y_train,
-        y_valid=y_valid,
-        X_test=X_test,
-        y_test=y_test,
     )

@@ -14,6 +14,7 @@ from tools.errors import InputError
 from tools.jobs.base import Backend, load_backend
 from tools.jobs.model import Job
 from tools.jobs.reconcile import mlflow_target
+from tools.tracking.settle import attach_text
 
 LOG_LINES = 100_000
 """The most log lines attached; the local backend also reads at most the last MiB."""
@@ -44,14 +45,12 @@ def finalize(job: Job, *, backends: Mapping[str, Backend] | None = None) -> str 
     target = mlflow_target(job)
     if target is None:
         return None
-    from mlflow import MlflowClient
-
     text = load_backend(job.backend, backends).logs(job, tail=LOG_LINES)
     if not text.strip():
         text = f"(job {job.id} wrote no output)"
     path = f"jobs/{job.id}.log"
     tracking_uri, run_id = target
-    MlflowClient(tracking_uri=tracking_uri).log_text(run_id, text + "\n", path)
+    attach_text(tracking_uri, run_id, text + "\n", path)
     return path
 
 

@@ -19,21 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
 
 from tools import settings
-from tools.errors import ConfigError
 from tools.jobs.model import Job
+from tools.tracking.settle import kill_running_runs
 
 TRIAL_JOB_ATTR = "trialrun_job_id"
 """A trial user attribute a worker may set to its ``TRIALRUN_JOB_ID``: spares other jobs' trials."""
-RUN_JOB_TAG = "trialrun.job_id"
-"""The MLflow tag naming the job a run was created in."""
 WORKER_GROUP_LABEL = "worker_group"
 """The job label of a worker among several: a cancel then settles only what that worker owns."""
-
-_MAX_RUNS = 10_000
-_PAGE = 1000
 
 
 def optuna_target(job: Job) -> tuple[str, str] | None:
@@ -109,70 +103,6 @@ def fail_running_trials(
         return lines
     finally:
         storage.engine.dispose()
-
-
-def kill_running_runs(
-    tracking_uri: str, parent_run_id: str, *, only_job: str | None = None
-) -> list[str]:
-    """Mark the parent run and its descendants that are RUNNING as KILLED; return a line per run.
-
-    Args:
-        tracking_uri: The tracking store.
-        parent_run_id: The experiment's parent run.
-        only_job: Kill only the runs this job created (tagged ``trialrun.job_id``) and the runs
-            under them, never the parent.
-
-    Raises:
-        ConfigError: The tracking store cannot be read.
-    """
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    try:
-        parent = client.get_run(parent_run_id)
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return [f"mlflow run {parent_run_id} not found at {redact(tracking_uri)}"]
-        raise ConfigError(f"Cannot read MLflow run {parent_run_id!r}: {exc.message}") from exc
-    runs = [parent, *_descendants(client, parent.info.experiment_id, parent_run_id)]
-    if only_job is not None:
-        owned: set[str] = set()
-        for run in runs[1:]:  # parents come before their children
-            if (
-                run.data.tags.get(RUN_JOB_TAG) == only_job
-                or run.data.tags.get("mlflow.parentRunId") in owned
-            ):
-                owned.add(run.info.run_id)
-        runs = [run for run in runs if run.info.run_id in owned]
-    lines = []
-    # Children first: whoever watches the parent sees it end after everything under it.
-    for run in reversed(runs):
-        if run.info.status == "RUNNING":
-            client.set_terminated(run.info.run_id, "KILLED")
-            lines.append(f"mlflow run {run.info.run_id} → KILLED")
-    return lines
-
-
-def _descendants(client: Any, experiment_id: str, root: str) -> list[Any]:
-    found: list[Any] = []
-    frontier = [root]
-    while frontier and len(found) < _MAX_RUNS:
-        parent = frontier.pop()
-        token = None
-        while len(found) < _MAX_RUNS:
-            page = client.search_runs(
-                [experiment_id],
-                filter_string=f"tags.mlflow.parentRunId = '{parent}'",
-                max_results=_PAGE,
-                page_token=token,
-            )
-            found.extend(page)
-            frontier.extend(run.info.run_id for run in page)
-            token = page.token
-            if not token:
-                break
-    return found[:_MAX_RUNS]
 
 
 def reconcile(

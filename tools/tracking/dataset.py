@@ -18,7 +18,7 @@ from pandas.api import types as ptypes
 
 from tools.data.catalog import DatasetEntry
 from tools.data.validate import PreparedData
-from tools.tracking.redact import redact
+from tools.redact import redact
 
 if TYPE_CHECKING:
     from mlflow.types import Schema

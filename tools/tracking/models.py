@@ -24,13 +24,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from tools import encoding as encoding_module
+from tools.encoding import BOOSTER_FILES, FrameEncoding, booster_to_bytes
+from tools.redact import redact_mapping
 from tools.tracking import served_model
 from tools.tracking.context import library_versions
-from tools.tracking.redact import redact_mapping
 from tools.tracking.runs import client, scratch_dir
-from tools.training import encoding as encoding_module
-from tools.training.encoding import BOOSTER_FILES, FrameEncoding, booster_to_bytes
-from tools.training.metrics import Metric, score
 
 if TYPE_CHECKING:
     from mlflow.models.signature import ModelSignature
@@ -230,27 +229,21 @@ def input_example(encoding: FrameEncoding) -> pd.DataFrame:
     return frame
 
 
-def served_score(
-    model_uri: str, frame: pd.DataFrame, y: np.ndarray, metric: Metric, n_classes: int | None
-) -> float:
-    """Load a logged model as its users do (``mlflow.pyfunc``), predict ``frame`` and score it.
+def served_predictions(model_uri: str, frame: pd.DataFrame, n_classes: int | None) -> np.ndarray:
+    """Load a logged model as its users do (``mlflow.pyfunc``) and predict ``frame`` for scoring.
 
-    Classification is scored on ``predict_proba`` (the positive class's column for binary, as
-    training scores it), regression on ``predict``.
+    Classification returns ``predict_proba`` (the positive class's column for binary, as training
+    scores it), regression ``predict``: what :func:`tools.training.metrics.score` takes.
 
     Args:
         model_uri: The model's ``models:/`` (or ``runs:/``) URI.
         frame: Rows as a user has them: the catalogued file's columns.
-        y: The true targets of those rows (class codes for classification).
-        metric: The metric to score.
         n_classes: The class count (None for regression).
     """
     import mlflow.pyfunc
 
     model = mlflow.pyfunc.load_model(model_uri)
     if n_classes is None:
-        pred = np.asarray(model.predict(frame), dtype=np.float64)
-    else:
-        proba = np.asarray(model.predict(frame, params={"predict_method": "predict_proba"}))
-        pred = proba[:, 1] if proba.shape[1] == 2 else proba
-    return score(metric, y, pred, n_classes)
+        return np.asarray(model.predict(frame), dtype=np.float64)
+    proba = np.asarray(model.predict(frame, params={"predict_method": "predict_proba"}))
+    return proba[:, 1] if proba.shape[1] == 2 else proba

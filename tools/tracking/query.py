@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from tools import settings
 from tools.errors import InputError
-from tools.tracking.redact import redact
+from tools.redact import redact
 from tools.tracking.runs import client
 
 MAX_RUNS = 50

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from tools import settings
 from tools.errors import Cancelled, ConfigError
+from tools.redact import redact, redact_mapping
 from tools.tracking.context import environment_tags, git_state
-from tools.tracking.redact import redact, redact_mapping
 
 RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 MAX_PARAM_LENGTH = 6000
@@ -70,6 +70,19 @@ def client() -> Any:
     if exported is None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     return mlflow.MlflowClient(tracking_uri=uri)
+
+
+def record_on_run(run_id: str, metrics: Mapping[str, float], tags: Mapping[str, str]) -> None:
+    """Add ``metrics`` (step 0, now) and redacted ``tags`` to a run that may have ended already."""
+    from mlflow.entities import Metric, RunTag
+    from mlflow.utils.time import get_current_time_millis
+
+    now = get_current_time_millis()
+    client().log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+        tags=[RunTag(k, v) for k, v in redact_mapping(dict(tags)).items()],
+    )
 
 
 def ensure_experiment(name: str) -> str:

@@ -15,16 +15,16 @@ from __future__ import annotations
 import abc
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from tools.data.validate import Split
+from tools.data.split import Split
+from tools.encoding import booster_from_bytes, booster_to_bytes, predict_booster
 from tools.errors import Cancelled
 from tools.training.checkpoints import CheckpointStore, TrainingState
-from tools.training.encoding import booster_from_bytes, booster_to_bytes, predict_booster
 from tools.training.metrics import Metric, Task
 
 StopReason = Literal["completed", "early_stopping", "deadline"]
@@ -186,6 +186,12 @@ class Trainer(abc.ABC):
     """One model family behind one small interface."""
 
     family: ClassVar[str]
+    eval_metrics: ClassVar[Mapping[tuple[str, str], tuple[str, bool]]]
+    """The library's early-stopping metric for a ``(primary metric, task)``, higher-is-better."""
+    classification_loss: ClassVar[Mapping[str, tuple[str, bool]]]
+    """The library's loss for each classification task, watched when no metric matches."""
+    absolute_error: ClassVar[str]
+    """The library's name for mean absolute error."""
 
     @abc.abstractmethod
     def default_params(self) -> dict[str, Any]:
@@ -228,6 +234,14 @@ class Trainer(abc.ABC):
         """Load a model serialised by :meth:`to_bytes`."""
         return booster_from_bytes(self.family, data)
 
-    @abc.abstractmethod
     def stopping_metric(self, spec: FitSpec) -> tuple[str, bool]:
-        """Return the library metric that early stopping watches and whether higher is better."""
+        """Return the library metric that early stopping watches and whether higher is better.
+
+        It is the library's own name for the primary metric where the library has one, else the
+        task's loss (:attr:`eval_metrics`, :attr:`classification_loss`, :attr:`absolute_error`).
+        """
+        if spec.task == "regression":
+            return (self.absolute_error, False) if spec.metric.name == "mae" else ("rmse", False)
+        return self.eval_metrics.get(
+            (spec.metric.name, spec.task), self.classification_loss[spec.task]
+        )

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tools.data.validate import Split
+from tools.data.split import Split
 from tools.training.base import (
     FitResult,
     FitSpec,
@@ -68,6 +68,9 @@ class LightGBMTrainer(Trainer):
     """Gradient-boosted trees with LightGBM."""
 
     family = "lightgbm"
+    eval_metrics = _EVAL_METRIC
+    classification_loss = _FALLBACK
+    absolute_error = "l1"
 
     def default_params(self) -> dict[str, Any]:
         """Return LightGBM's documented defaults for the parameters trialrun tunes."""
@@ -81,12 +84,6 @@ class LightGBMTrainer(Trainer):
             "lambda_l2": 0.0,
             "max_bin": 255,
         }
-
-    def stopping_metric(self, spec: FitSpec) -> tuple[str, bool]:
-        """Return the eval metric that matches the primary metric, or the task's loss."""
-        if spec.task == "regression":
-            return ("l1", False) if spec.metric.name == "mae" else ("rmse", False)
-        return _EVAL_METRIC.get((spec.metric.name, spec.task), _FALLBACK[spec.task])
 
     def fit(
         self,

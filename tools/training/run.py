@@ -17,7 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from tools.data.catalog import DatasetEntry
-from tools.data.validate import PreparedData, Split
+from tools.data.split import Split
+from tools.data.validate import PreparedData
 from tools.tracking.dataset import MLFLOW_DIGEST_LENGTH, dataset_tags, log_dataset
 from tools.tracking.models import Member, log_model
 from tools.tracking.runs import DeferredWrites, RunStatus, RunWriter, tracked

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tools.data.validate import Split
+from tools.data.split import Split
 from tools.training.base import (
     FitResult,
     FitSpec,
@@ -40,6 +40,9 @@ class XGBoostTrainer(Trainer):
     """Gradient-boosted trees with XGBoost's ``hist`` method (on a GPU when granted one)."""
 
     family = "xgboost"
+    eval_metrics = _EVAL_METRIC
+    classification_loss = _FALLBACK
+    absolute_error = "mae"
 
     def default_params(self) -> dict[str, Any]:
         """Return XGBoost's documented defaults for the parameters trialrun tunes."""
@@ -52,12 +55,6 @@ class XGBoostTrainer(Trainer):
             "reg_alpha": 0.0,
             "gamma": 0.0,
         }
-
-    def stopping_metric(self, spec: FitSpec) -> tuple[str, bool]:
-        """Return the eval metric that matches the primary metric, or the task's loss."""
-        if spec.task == "regression":
-            return ("mae", False) if spec.metric.name == "mae" else ("rmse", False)
-        return _EVAL_METRIC.get((spec.metric.name, spec.task), _FALLBACK[spec.task])
 
     def fit(
         self,

@@ -18,13 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from tools import settings as paths
-from tools.data.catalog import Catalog, DatasetEntry, recatalogue_command
+from tools.data.catalog import Catalog, DatasetEntry
+from tools.data.curate import recatalogue_command
 from tools.data.load import load_curated
-from tools.data.validate import GIVEN_TASK, explain_task, prepare, split, task_for_metric
+from tools.data.split import split
+from tools.data.task import GIVEN_TASK, explain_task, task_for_metric
+from tools.data.validate import prepare
 from tools.errors import InputError
+from tools.redact import redact
 from tools.tracking.dataset import dataset_tags, log_dataset
-from tools.tracking.redact import redact
 from tools.tracking.runs import RunWriter, client, ensure_experiment
+from tools.tracking.settle import close_orphans
 from tools.training import get_trainer
 from tools.training.metrics import METRICS, Metric, Task, get_metric, metrics_for
 from tools.training.run import DataContext, TrainOptions, TrainOutcome, train_tracked
@@ -192,7 +196,7 @@ def open_parent(
     if unfinished:
         # An interrupted attempt of the same request: go on in its parent run and its study.
         writer = RunWriter(experiment_id, "", run_id=unfinished[0].info.run_id)
-        _close_orphans(experiment_id, writer.run_id)
+        close_orphans(experiment_id, writer.run_id)
         study_name = unfinished[0].data.tags["optuna.study"]
         return ParentRun(experiment_id, writer, resumed=True, study_name=study_name)
     # A finished request asked again is a new experiment, with a study of its own.
@@ -230,18 +234,6 @@ def open_parent(
         }
     )
     return ParentRun(experiment_id, writer, resumed=False, study_name=study_name)
-
-
-def _close_orphans(experiment_id: str, parent_run_id: str) -> None:
-    """Close child runs a crashed earlier attempt left RUNNING."""
-    mlflow_client = client()
-    orphans = mlflow_client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and attributes.status = 'RUNNING'",
-        max_results=1000,
-    )
-    for run in orphans:
-        mlflow_client.set_terminated(run.info.run_id, "KILLED")
 
 
 def train_baseline(

@@ -24,8 +24,8 @@ from pydantic import Field
 
 from tools.data.catalog import Catalog, DatasetEntry
 from tools.errors import InputError, TrialrunError
-from tools.jobs.reconcile import RUN_JOB_TAG
 from tools.tracking.runs import RunWriter, client
+from tools.tracking.settle import RUN_JOB_TAG
 from tools.training.base import FitResult
 from tools.training.run import ModelTrainerOutput, TrainOutcome
 from tools.tuning.experiment import (

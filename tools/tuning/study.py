@@ -18,9 +18,10 @@ from typing import Any
 import optuna
 
 from tools.errors import Cancelled, ConfigError, Unreachable
-from tools.jobs.reconcile import RUN_JOB_TAG, TRIAL_JOB_ATTR
+from tools.jobs.reconcile import TRIAL_JOB_ATTR
 from tools.stores import tracking_lost
 from tools.tracking.runs import DeferredWrites
+from tools.tracking.settle import RUN_JOB_TAG
 from tools.training import get_trainer
 from tools.training.base import FitSpec
 from tools.training.metrics import Metric
@@ -110,7 +111,7 @@ class StudyOutcome:
     @property
     def storage_display(self) -> str:
         """Return the storage URL with any password redacted, fit to print."""
-        from tools.tracking.redact import redact
+        from tools.redact import redact
 
         return redact(self.storage)
 

@@ -60,7 +60,7 @@ def serve_command(
     from slack_bolt.error import BoltError
 
     from agent.adapters.slack.app import serve
-    from tools.tracking.redact import redact
+    from tools.redact import redact
 
     try:
         serve(settings, port=port, host=host, socket_mode=socket_mode)

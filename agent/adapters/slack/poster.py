@@ -1,6 +1,6 @@
 """Every message the app sends to Slack, redacted on the way out.
 
-Text and every ``text`` of Block Kit blocks pass :func:`tools.tracking.redact.redact`, so no key,
+Text and every ``text`` of Block Kit blocks pass :func:`tools.redact.redact`, so no key,
 token, password, e-mail address or phone number is echoed into a channel, whatever produced it
 (the person's own words, a model's answer, an error message). A Web API call that fails is logged
 and does not stop the experiment it reports on.
@@ -14,7 +14,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
-from tools.tracking.redact import redact
+from tools.redact import redact
 
 log = logging.getLogger("trialrun.slack")
 

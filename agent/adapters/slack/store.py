@@ -19,7 +19,7 @@ from typing import Any
 
 from tools.errors import InputError
 from tools.jobs.model import LEGAL_TRANSITIONS, JobState
-from tools.tracking.redact import redact
+from tools.redact import redact
 
 CLAIMS_KEPT_SECONDS = 7 * 24 * 3600
 """Seen deliveries older than this are forgotten (Slack retries within minutes)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agent.answers import AnswerTable
-from tools.tracking.redact import redact
+from tools.redact import redact
 
 MAX_ROWS = 30
 MAX_CHARS = 3500

@@ -289,7 +289,8 @@ def test_cancelling_the_experiment_stops_its_pods_and_settles_their_trials_and_r
 def test_a_pod_whose_dataset_changed_refuses_to_train_and_the_report_says_why(
     cluster: dict[str, Any], kube_namespace: str, run_pods: Any, tmp_path: Path
 ):
-    from tools.data.catalog import Catalog, add_dataset
+    from tools.data.catalog import Catalog
+    from tools.data.curate import add_dataset
     from tools.data.examples import write_examples
 
     served = tmp_path / "served"

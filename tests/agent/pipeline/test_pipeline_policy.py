@@ -5,9 +5,9 @@ from __future__ import annotations
 import mlflow
 import pytest
 
+from agent.approval import max_parallel
 from agent.pipeline import run_pipeline
 from agent.pipeline.distributed import check_runtime
-from agent.pipeline.policy import max_parallel
 from agent.request import ExperimentRequest
 from tools import settings
 from tools.errors import ConfigError, InputError

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from tools.data.catalog import add_dataset
+from tools.data.curate import add_dataset
 from tools.data.load import load_curated
-from tools.data.validate import prepare, split
+from tools.data.split import split
+from tools.data.validate import prepare
 
 ADULT = Path("/work/shared/datasets/adult.parquet")
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tools.data.catalog import Catalog, DigestMismatch, NotCatalogued, add_dataset
+from tools.data.catalog import Catalog, DigestMismatch, NotCatalogued
+from tools.data.curate import add_dataset
 from tools.data.load import file_digest, load_curated, read_table
 from tools.errors import DataError, InputError, PolicyError
 

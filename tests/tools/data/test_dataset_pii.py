@@ -12,7 +12,8 @@ import yaml
 
 from agent.adapters.cli import main
 from agent.adapters.exit_codes import ExitCode
-from tools.data.catalog import Catalog, add_dataset
+from tools.data.catalog import Catalog
+from tools.data.curate import add_dataset
 from tools.data.pii import PersonalData, kinds_of, luhn_valid, scan
 from tools.errors import InputError
 

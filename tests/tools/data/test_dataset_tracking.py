@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from tools.data.catalog import add_dataset
+from tools.data.curate import add_dataset
 from tools.data.load import load_curated
 from tools.data.validate import prepare
 from tools.tracking.dataset import MLFLOW_DIGEST_LENGTH, log_dataset

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tools.data.validate import prepare, split
+from tools.data.split import split
+from tools.data.validate import prepare
 from tools.errors import DataError, InputError
 
 Frame = Callable[[pd.DataFrame], pd.DataFrame]

@@ -17,8 +17,9 @@ from tools.jobs.cancel import cancel
 from tools.jobs.finalize import finalize
 from tools.jobs.local import LocalBackend
 from tools.jobs.model import JobSpec, JobState
-from tools.jobs.reconcile import RUN_JOB_TAG, TRIAL_JOB_ATTR, WORKER_GROUP_LABEL
+from tools.jobs.reconcile import TRIAL_JOB_ATTR, WORKER_GROUP_LABEL
 from tools.jobs.store import JobStore
+from tools.tracking.settle import RUN_JOB_TAG
 
 
 @dataclass

@@ -8,8 +8,9 @@ import pytest
 from mlflow import MlflowClient
 
 from tools import settings
-from tools.data.catalog import Catalog, add_dataset
-from tools.tracking.redact import REDACTED, find_secrets, redact, redact_mapping
+from tools.data.catalog import Catalog
+from tools.data.curate import add_dataset
+from tools.redact import REDACTED, find_secrets, redact, redact_mapping
 from tools.tracking.runs import RunWriter, ensure_experiment
 from tools.training.metrics import get_metric
 from tools.training.run import train_tracked

@@ -21,11 +21,12 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from tools.data.catalog import Catalog, add_dataset
-from tools.tracking.models import Member, log_model, served_score
+from tools.data.catalog import Catalog
+from tools.data.curate import add_dataset
+from tools.tracking.models import Member, log_model, served_predictions
 from tools.tracking.runs import RunWriter, ensure_experiment
 from tools.training import get_trainer
-from tools.training.metrics import get_metric
+from tools.training.metrics import get_metric, score
 from tools.training.run import DataContext, TrainOptions, TrainOutcome, train_tracked
 from tools.tuning.experiment import TuneRequest, load_context
 
@@ -129,8 +130,9 @@ def test_the_final_model_serves_raw_rows_through_pyfunc(
     predicted = model.predict(rows)
 
     assert len(predicted) == len(rows)
-    served = served_score(
-        uri, rows, ctx.split.y_valid, get_metric(entry["metric"], ctx.data.task), ctx.data.n_classes
+    pred = served_predictions(uri, rows, ctx.data.n_classes)
+    served = score(
+        get_metric(entry["metric"], ctx.data.task), ctx.split.y_valid, pred, ctx.data.n_classes
     )
     assert served == pytest.approx(outcome.fit.valid_score, rel=1e-7, abs=1e-12)
     if entry["task"] == "regression":

@@ -347,7 +347,7 @@ def test_the_metric_decides_what_a_whole_number_target_is(
     import numpy as np
     import pandas as pd
 
-    from tools.data.catalog import add_dataset
+    from tools.data.curate import add_dataset
     from tools.tuning.experiment import load_context
 
     rng = np.random.default_rng(0)
