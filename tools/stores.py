@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import threading
+import traceback
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -251,8 +253,6 @@ def store_failure(exc: BaseException) -> str | None:
         >>> store_failure(ValueError("bad value")) is None
         True
     """
-    import re
-
     for link in error_chain(exc):
         text = str(link)
         if type(link).__name__ == "MlflowException" and text.startswith("API request to "):
@@ -264,16 +264,33 @@ def store_failure(exc: BaseException) -> str | None:
                 f"{TRACKING_LOST} {redact(settings.tracking_uri())!r} stopped answering "
                 f"({reason.strip().lower()})"
             )
-        if type(link).__module__.startswith("sqlalchemy") and type(link).__name__ in (
-            "OperationalError",
-            "InterfaceError",
+        if (
+            type(link).__module__.startswith("sqlalchemy")
+            and type(link).__name__ in ("OperationalError", "InterfaceError")
+            and (getattr(link, "connection_invalidated", False) or _LOST.search(text))
         ):
             detail = str(getattr(link, "orig", None) or link).strip().splitlines()
+            # The same driver errors come from MLflow's own SQL store: the frames tell which.
+            mlflow_store = not any(
+                "/optuna/" in frame.filename for frame in traceback.extract_tb(link.__traceback__)
+            )
+            what = (
+                f"the MLflow tracking store {redact(settings.tracking_uri())!r}"
+                if mlflow_store
+                else f"the Optuna storage {redact(settings.optuna_storage())!r}"
+            )
             return (
-                f"the Optuna storage {redact(settings.optuna_storage())!r} stopped answering "
-                f"({redact(detail[0] if detail else 'no answer')[:200]})"
+                f"{what} stopped answering ({redact(detail[0] if detail else 'no answer')[:200]})"
             )
     return None
+
+
+_LOST = re.compile(
+    r"closed the connection|could not connect|connection refused|terminating connection|"
+    r"connection to server|connection reset|connection already closed|no connection",
+    re.IGNORECASE,
+)
+"""How a database driver says the connection is gone (not a bad query or a schema clash)."""
 
 
 def error_chain(exc: BaseException) -> list[BaseException]:

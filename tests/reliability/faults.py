@@ -144,6 +144,7 @@ class StoreState:
     trial_runs: Counter[int]
     parents: list[tuple[str, str]]
     """Parent runs as (run id, status)."""
+    finished_baselines: int
 
     @property
     def duplicated_trials(self) -> int:
@@ -186,6 +187,10 @@ def store_state(directory: Path) -> StoreState:
             for r in runs
             if r.data.tags.get("trialrun.role") == "parent"
         ],
+        finished_baselines=sum(
+            r.data.tags.get("trialrun.role") == "baseline" and r.info.status == "FINISHED"
+            for r in runs
+        ),
     )
 
 

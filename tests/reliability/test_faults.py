@@ -91,6 +91,7 @@ def test_kill_9_in_the_foreground_at_each_stage_is_settled_and_resumed_whole(
     assert after.running_runs == [] and after.running_trials == []
     assert len(after.finished_trials) == TRIALS  # none lost
     assert after.duplicated_trials == 0  # none ran twice
+    assert after.finished_baselines == 1  # one finished before the kill is kept, not retrained
     # Trials that had finished before the kill stand as they were.
     assert {n: after.finished_trials[n] for n in before.finished_trials} == before.finished_trials
     if before.parents:

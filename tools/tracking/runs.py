@@ -70,6 +70,8 @@ def client() -> Any:
     mlflow.set_tracking_uri(uri)
     if exported is None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
+    if uri.startswith("sqlite:///") and uri not in _OPENED:
+        return _open_sqlite_store(uri)
     return mlflow.MlflowClient(tracking_uri=uri)
 
 
@@ -84,6 +86,36 @@ def record_on_run(run_id: str, metrics: Mapping[str, float], tags: Mapping[str, 
         metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
         tags=[RunTag(k, v) for k, v in redact_mapping(dict(tags)).items()],
     )
+
+
+_OPENED: set[str] = set()
+"""SQLite tracking stores this process has opened (created, or found with their schema)."""
+
+
+def _open_sqlite_store(uri: str) -> Any:
+    """Return a client on a SQLite tracking store, opened the first time under a lock.
+
+    MLflow creates and migrates a store's schema as a client first opens it; several trialrun
+    processes started at once on a new ``mlflow.db`` otherwise migrate it together and fail
+    (``Online migration expected to match one row …``). The lock is ``flock`` on the store's
+    folder, so no lock file is left beside it.
+    """
+    import fcntl
+
+    import mlflow
+
+    folder = Path(uri.removeprefix("sqlite:///").split("?", 1)[0]).parent
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return mlflow.MlflowClient(tracking_uri=uri)  # MLflow's own error says what is wrong
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        opened = mlflow.MlflowClient(tracking_uri=uri)
+    finally:
+        os.close(descriptor)  # closing releases the lock
+    _OPENED.add(uri)
+    return opened
 
 
 def ensure_experiment(name: str) -> str:

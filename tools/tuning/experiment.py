@@ -32,6 +32,7 @@ from tools.tracking.settle import close_orphans
 from tools.training import get_trainer
 from tools.training.metrics import METRICS, Metric, Task, get_metric, metrics_for
 from tools.training.run import DataContext, TrainOptions, TrainOutcome, train_tracked
+from tools.tuning.resume import finished_baseline
 from tools.tuning.study import StudyOutcome, StudySettings, run_study
 
 BEST_DEFINITION = (
@@ -245,13 +246,30 @@ def train_baseline(
     deadline: float | None = None,
     cancel: threading.Event | None = None,
 ) -> TrainOutcome:
-    """Train ``family`` (default: the first) with its library defaults: the number to beat."""
+    """Train ``family`` (default: the first) with its library defaults: the number to beat.
+
+    A resumed request keeps the baseline its interrupted attempt finished (see
+    :mod:`tools.tuning.resume`) instead of training it again.
+    """
     family = family or request.families[0]
+    params = get_trainer(family).default_params()
+    metric = get_metric(request.metric, ctx.data.task)
+    if parent.resumed:
+        kept = finished_baseline(
+            experiment_id=parent.experiment_id,
+            parent_run_id=parent.run_id,
+            family=family,
+            params=params,
+            seed=request.seeds[0],
+            metric=metric,
+        )
+        if kept is not None:
+            return kept
     return train_tracked(
         ctx,
         family=family,
-        params=get_trainer(family).default_params(),
-        metric=get_metric(request.metric, ctx.data.task),
+        params=params,
+        metric=metric,
         seed=request.seeds[0],
         experiment_id=parent.experiment_id,
         run_name=f"baseline-{family}",

@@ -231,6 +231,8 @@ def test_a_tune_killed_mid_study_resumes_without_repeating_finished_trials(
     (crashed_parent,) = by_role(experiment_runs(client, request), "parent")
     assert crashed_parent.info.status == "RUNNING"
     study_name = crashed_parent.data.tags["optuna.study"]
+    (baseline,) = by_role(experiment_runs(client, request), "baseline")
+    assert baseline.info.status == "FINISHED"
     before = {
         t.number: (t.state.name, t.params)
         for t in study_trials(study_name)
@@ -252,6 +254,9 @@ def test_a_tune_killed_mid_study_resumes_without_repeating_finished_trials(
     assert "RUNNING" not in {r.info.status for r in runs}
     (parent,) = by_role(runs, "parent")
     assert parent.info.status == "FINISHED"
+    # The baseline that finished before the kill is kept, not trained again beside it.
+    assert [r.info.run_id for r in by_role(runs, "baseline")] == [baseline.info.run_id]
+    assert result.baseline.output.mlflow_run_id == baseline.info.run_id
     finished_runs = {t.user_attrs["mlflow_run_id"] for t in finished}
     assert finished_runs <= {r.info.run_id for r in by_role(runs, "trial")}
 
