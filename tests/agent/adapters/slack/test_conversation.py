@@ -125,7 +125,8 @@ def test_what_a_killed_app_left_running_is_settled_when_it_starts_again(
     assert f"*Interrupted* `{experiment.id}`" in interrupted[0]
     slack.reply("status", user="U0ADA", thread_ts=thread, ts="1700000000.000200")
     status = fake_slack.post_in(thread, "Experiments in this thread")
-    assert "failed: trialrun stopped while it was running" in status.text
+    (row,) = [line for line in status.text.splitlines() if line.startswith(experiment.id)]
+    assert row.split()[1] == "failed" and row.endswith("trialrun stopped while it was running")
     slack.reply("list datasets", user="U0ADA", thread_ts=thread, ts="1700000000.000300")
     fake_slack.wait(
         "a second answer",
