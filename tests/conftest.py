@@ -14,6 +14,7 @@ import importlib.util
 import os
 import shutil
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_PLUGIN = REPO / "tests" / "support" / "cluster.py"
+# Helpers the test directories share (tests/ is not a package): ``from mlflow_server import ...``.
+sys.path.insert(0, str(REPO / "tests" / "support"))
 PAID_SERVICE_KEYS = (
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",

@@ -8,14 +8,6 @@ and records what it was asked (``scripted``, ``tool_call``), a recording stand-i
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,78 +17,15 @@ import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from mlflow_server import MlflowServer
 from pydantic import Field
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class MlflowServer:
-    """A real ``mlflow server`` subprocess, with its own backend store and artifact root."""
-
-    url: str
-    root: Path
-    process: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        """Stop the server and its workers (they run in a process group of their own)."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=20)
 
 
 def start_mlflow_server(root: Path) -> MlflowServer:
     """Start ``mlflow server`` on a free loopback port, storing under ``root``; wait for it."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (root / "server.log").open("a")
-    mlflow = Path(sys.executable).with_name("mlflow")
-    process = subprocess.Popen(
-        [
-            str(mlflow),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'backend.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        # The server's job runner (huey consumers for GenAI jobs) is not used by trialrun and
-        # costs processes and memory on a small machine.
-        env={
-            **os.environ,
-            "MLFLOW_TRACKING_URI": "",
-            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        },
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return MlflowServer(url, root, process)
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.3)
+    server = MlflowServer(root)
+    server.start(timeout=120)
+    return server
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ call takes seconds on two cores, so every test makes as few as it can.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 from mlflow import MlflowClient
+from mlflow_server import free_port
 
 from agent import guards
 from agent.context import AgentContext
@@ -46,12 +46,6 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"the LLM tier cannot run in CI: {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
