@@ -17,7 +17,8 @@ import optuna
 import pytest
 from faults import STAGES, start, write_prompt
 from mlflow import MlflowClient
-from stores import MlflowServer, Proxy
+from mlflow_server import MlflowServer
+from stores import Proxy
 
 from agent.adapters.cli import main
 
