@@ -392,7 +392,7 @@ class Chat:
     def show_runs(self) -> None:
         """Print the latest experiments' parent runs, newest first."""
         from agent.answers import runs_table
-        from agent.toolset import experiment_names
+        from agent.tool_functions.runs import experiment_names
         from tools import settings
         from tools.tracking.query import search_runs
 
