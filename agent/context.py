@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from agent.answers import AnswerTable
 from agent.approval import ApprovalPolicy
-from agent.pipeline.state import ProgressFn
+from agent.pipeline.events import ProgressFn
 from agent.report.model import Report
 
 Mode = Literal["chat", "batch", "slack"]

@@ -219,7 +219,7 @@ class Conversation:
             return Answered(turn.answer, list(turn.errors))
         if request:
             from agent.proposal import catalog_names, propose
-            from agent.toolset import question_for
+            from agent.tool_functions.experiment import question_for
 
             # The model asked in prose or did nothing: what the request lacks is read from the
             # person's own words, as the run-experiment tool would have.

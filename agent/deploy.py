@@ -3,7 +3,7 @@
 trialrun never deploys. :func:`deploy_phrases` returns the evidence that a text asks for any step
 towards production, however it is written:
 
-- as the offline parser reads it (:mod:`agent.planner.parse_deploy`), on the text as written;
+- as the offline parser reads it (:mod:`agent.planner.reading.deploy`), on the text as written;
 - the same patterns on the text :func:`agent.planner.normalize.fold` undisguised (homoglyphs,
   full-width letters, zero-width characters, accents, letters spaced or punctuated apart);
 - paraphrases the parser's verb patterns do not cover: making a model live or available,
@@ -146,11 +146,11 @@ def deploy_phrases(text: str) -> list[str]:
     """
     if not text:
         return []
-    from agent.planner.parse import parse
-    from agent.planner.parse_deploy import take_deploy
-    from agent.planner.parse_scan import Scan
+    from agent.planner.reading.deploy import take_deploy
+    from agent.planner.reading.message import read_message
+    from agent.planner.reading.scan import Scan
 
-    found = parse(text).deploy_requested if _HINT.search(text) else []
+    found = read_message(text).deploy_requested if _HINT.search(text) else []
     folded = fold(text)
     if folded != text.casefold() and _HINT.search(folded):
         found += take_deploy(Scan(folded))

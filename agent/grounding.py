@@ -5,9 +5,10 @@ dataset ``churn_dataset``, version ``v1.0`` and seed 42). Before anything runs, 
 model passes is checked against the catalog and against the person's own words (messages, answers,
 a prompt file); a value nobody stated is treated as missing, so the person is asked for it.
 
-What the person stated is what the offline reader (:func:`agent.planner.parse.parse`) reads in
-their words, not whether the value's characters occur there: "15 min" states 900 seconds and not
-15, "seeds 1-3" states seeds 1, 2 and 3, "v3" states no trial count. A required input, or a
+What the person stated is what the offline reader
+(:func:`agent.planner.reading.message.read_message`) reads in their words, not whether the value's
+characters occur there: "15 min" states 900 seconds and not 15, "seeds 1-3" states seeds 1, 2 and
+3, "v3" states no trial count. A required input, or a
 target column, that the reader did not read is dropped and asked for.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.planner.parse import parse
+from agent.planner.reading.message import read_message
 from agent.report.model import Source
 
 REQUIRED = ("dataset", "version", "metric", "seeds")
@@ -65,7 +66,7 @@ def statements(
     for text in texts:
         if not text.strip():
             continue
-        intent = parse(text, known=known)
+        intent = read_message(text, known=known)
         values = dict(intent.fields)
         budget = {**stated.get("budget", {}), **values.pop("budget", {})}
         stated.update(values)
@@ -91,7 +92,7 @@ def readings(texts: Iterable[str], known: Mapping[str, list[str]]) -> dict[str, 
         pieces = [text, *(p for p in _SENTENCE.split(text) if p.strip() and p != text)]
         found: dict[str, list[Any]] = {}
         for piece in pieces:
-            for name, value in flat(parse(piece, known=known).fields).items():
+            for name, value in flat(read_message(piece, known=known).fields).items():
                 found.setdefault(name, []).append(value)
         read.update(found)
     return read

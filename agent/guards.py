@@ -307,14 +307,14 @@ def describe_plan(tool_call: Any, state: Any, runtime: Any) -> str:
 
 def jobs_to_cancel(request: Any) -> bool:
     """Return True when cancelling everything would stop a job (then the person confirms)."""
-    from agent.toolset import unfinished_jobs
+    from agent.tool_functions.jobs import unfinished_jobs
 
     return bool(unfinished_jobs())
 
 
 def describe_cancel_all(tool_call: Any, state: Any, runtime: Any) -> str:
     """List every job cancelling everything would stop."""
-    from agent.toolset import unfinished_jobs
+    from agent.tool_functions.jobs import unfinished_jobs
 
     jobs = unfinished_jobs()
     listing = "; ".join(f"{j.id} ({j.state.value}, {j.spec.name})" for j in jobs)

@@ -15,7 +15,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from agent.adapters.exit_codes import ExitCode, err
+from agent.adapters.exit_codes import ExitCode, err, exit_code_for
 
 DETACHED_OVERHEAD_SECONDS = 600
 """Added to a detached run's time budget for its deadline: loading data, verifying, reporting."""
@@ -67,10 +67,10 @@ def detach_files(
             checked.append(_check(path))
         except PolicyError as exc:
             err(f"{path}: refused: {exc}")
-            return int(ExitCode.REFUSED)
+            return int(exit_code_for(exc))
         except InputError as exc:
             err(f"error: {exc}")
-            return int(ExitCode.USAGE)
+            return int(exit_code_for(exc))
     from tools.jobs import lifecycle
     from tools.jobs.model import JobSpec
     from tools.redact import redact

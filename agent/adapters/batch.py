@@ -19,7 +19,7 @@ from typing import Any
 
 from rich.console import Console
 
-from agent.adapters.exit_codes import ExitCode, err
+from agent.adapters.exit_codes import ExitCode, err, exit_code_for
 from agent.outcome import (
     Answered,
     Finished,
@@ -78,7 +78,7 @@ def run_files(
                     check_report_path(report_target(target, path, several))
     except InputError as exc:
         err(f"error: {exc}")
-        return int(ExitCode.USAGE)
+        return int(exit_code_for(exc))
     codes = []
     for path in files:
         report, code = run_prompt_file(path, console=console, dry_run=dry_run, model=model)
@@ -90,7 +90,7 @@ def run_files(
                 _write_reports(report, path, report_md, report_json, several=several)
             except InputError as exc:
                 err(f"error: {exc}")
-                code = code or ExitCode.USAGE
+                code = code or exit_code_for(exc)
         codes.append(code)
     return int(next((c for c in codes if c != ExitCode.OK), ExitCode.OK))
 
@@ -130,10 +130,10 @@ def run_prompt_file(
         draft, _ = front_matter_draft(prompt)
     except PolicyError as exc:
         err(f"refused: {exc}")
-        return _refused(path, [str(exc)]), ExitCode.REFUSED
+        return _refused(path, [str(exc)]), exit_code_for(exc)
     except InputError as exc:
         err(f"error: {exc}")
-        return None, ExitCode.USAGE
+        return None, exit_code_for(exc)
     hidden = [
         f"refused {p!r} (prompt file): {REFUSAL}"
         for text in (prompt.body, *_strings(prompt.front_matter))

@@ -1,8 +1,9 @@
 """``trialrun jobs``: list, show, read the logs of and cancel jobs, in plain text.
 
-Each command prints what the matching function of :mod:`tools.jobs.api` returns. Exit codes: 0 on
-success (a cancel that finds nothing to cancel included), 2 for bad input such as an unknown job id,
-4 when the job store or the cluster cannot be used.
+Each command prints what the matching function of :mod:`tools.jobs.api` returns. Exit codes are the
+README's (:func:`~agent.adapters.exit_codes.exit_code_for`): 0 on success (a cancel that finds
+nothing to cancel included), 2 for bad input such as an unknown job id or a configuration that
+cannot be used (no kubeconfig), 7 when a store does not answer, 4 for any other failure.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from agent.adapters.exit_codes import ExitCode
+from agent.adapters.exit_codes import exit_code_for
 
 # The same choices as tools.jobs.api.StateName, spelled out so `--help` needs no pydantic import.
 StateName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -27,16 +28,13 @@ app = typer.Typer(
 
 
 def _run(operation: Callable[[], str]) -> None:
-    from tools.errors import InputError, TrialrunError
+    from tools.errors import TrialrunError
 
     try:
         text = operation()
-    except InputError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(int(ExitCode.USAGE)) from None
     except TrialrunError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(int(ExitCode.FAILED)) from None
+        raise typer.Exit(int(exit_code_for(exc))) from None
     typer.echo(text)
 
 

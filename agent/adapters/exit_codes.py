@@ -1,4 +1,8 @@
-"""The exit codes every ``trialrun`` command returns, documented in the README, and its errors."""
+"""The exit codes every ``trialrun`` command returns, documented in the README, and its errors.
+
+:func:`exit_code_for` is the one mapping from an error to its code; every command that catches an
+error trialrun raised on purpose ends with the code it returns.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from enum import IntEnum
 
 import typer
 
-from tools.errors import InputError, PolicyError
+from tools.errors import Cancelled, ConfigError, InputError, PolicyError, Unreachable
 
 
 class ExitCode(IntEnum):
@@ -40,8 +44,6 @@ def err(message: str) -> None:
 
 def exit_code_for(exc: BaseException) -> ExitCode:
     """Return the exit code of an error trialrun raised on purpose (FAILED for any other)."""
-    from tools.errors import Cancelled, ConfigError, InputError, PolicyError, Unreachable
-
     if isinstance(exc, PolicyError):
         return ExitCode.REFUSED
     if isinstance(exc, Unreachable):
@@ -60,7 +62,7 @@ def exit_on_errors() -> Iterator[None]:
         yield
     except PolicyError as exc:
         typer.echo(f"Refused: {exc}", err=True)
-        raise typer.Exit(int(ExitCode.REFUSED)) from exc
+        raise typer.Exit(int(exit_code_for(exc))) from exc
     except InputError as exc:
         typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(int(ExitCode.USAGE)) from exc
+        raise typer.Exit(int(exit_code_for(exc))) from exc

@@ -10,13 +10,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from agent.answers import fmt_score
+from agent.pipeline.events import (
+    BudgetStarted,
+    ProgressEvent,
+    StageStarted,
+    StepFailed,
+    TrialFinished,
+)
 from tools.redact import redact
 
 
 class ProgressPrinter:
     """Receives pipeline events and shows trials done, the best value so far and the time left.
 
-    The budget arrives with the pipeline's ``start`` event.
+    The budget arrives with the pipeline's :class:`~agent.pipeline.events.BudgetStarted`.
 
     Args:
         stream: Where to write; a TTY gets the rich display.
@@ -56,25 +63,25 @@ class ProgressPrinter:
         if self._progress is not None:
             self._progress.stop()
 
-    def __call__(self, event: str, payload: dict[str, Any]) -> None:
+    def __call__(self, event: ProgressEvent) -> None:
         """Handle one pipeline event."""
-        if event == "start":
-            self.trials, self.seconds = int(payload["trials"]), float(payload["seconds"])
-            self.direction, self.started = str(payload["direction"]), time.monotonic()
-            if self._progress is not None:
-                self._progress.update(self._task, total=self.trials)
-        if event == "trial":
-            self.done += 1
-            value = payload.get("value")
-            if value is not None and (
-                self.best is None
-                or (value > self.best if self.direction == "maximize" else value < self.best)
-            ):
-                self.best = value
+        match event:
+            case BudgetStarted(trials=trials, seconds=seconds, direction=direction):
+                self.trials, self.seconds = trials, seconds
+                self.direction, self.started = direction, time.monotonic()
+                if self._progress is not None:
+                    self._progress.update(self._task, total=self.trials)
+            case TrialFinished(value=value):
+                self.done += 1
+                if value is not None and (
+                    self.best is None
+                    or (value > self.best if self.direction == "maximize" else value < self.best)
+                ):
+                    self.best = value
         left = max(0.0, self.seconds - (time.monotonic() - self.started))
         best = fmt_score(self.best) if self.best is not None else "-"
         if self._progress is not None:
-            description = payload.get("name", "tune") if event == "stage" else "tune"
+            description = event.name if isinstance(event, StageStarted) else "tune"
             self._progress.update(
                 self._task,
                 description=description,
@@ -83,22 +90,20 @@ class ProgressPrinter:
                 left=f"{left:.0f}s",
             )
             return
-        if event == "stage":
-            line = f"[trialrun] {payload.get('name')}: {payload.get('detail', '')}"
-        elif event == "trial":
-            value = payload.get("value")
-            line = (
-                f"[trialrun] trial {payload.get('number')} {payload.get('state')} "
-                f"value={fmt_score(value) if isinstance(value, int | float) else '-'} "
-                f"({self.done}/{self.trials}, best {best}, {left:.0f}s left)"
-            )
-        elif event == "start":
-            line = (
-                f"[trialrun] start: up to {self.trials} trials in {self.seconds:g} s, "
-                f"{self.direction} {payload.get('metric') or 'the metric'}"
-            )
-        elif event == "failed":
-            line = f"[trialrun] failed in {payload.get('node')}: {payload.get('error')}"
-        else:
-            line = f"[trialrun] {event}: {payload}"
+        match event:
+            case StageStarted(name=name, detail=detail):
+                line = f"[trialrun] {name}: {detail}"
+            case TrialFinished(number=number, state=state, value=value):
+                line = (
+                    f"[trialrun] trial {number} {state} "
+                    f"value={fmt_score(value) if isinstance(value, int | float) else '-'} "
+                    f"({self.done}/{self.trials}, best {best}, {left:.0f}s left)"
+                )
+            case BudgetStarted(metric=metric):
+                line = (
+                    f"[trialrun] start: up to {self.trials} trials in {self.seconds:g} s, "
+                    f"{self.direction} {metric or 'the metric'}"
+                )
+            case StepFailed(node=node, error=error):
+                line = f"[trialrun] failed in {node}: {error}"
         print(redact(line), file=self.stream, flush=True)

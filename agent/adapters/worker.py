@@ -29,7 +29,7 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from agent.adapters.background import recover_at_start
-from agent.adapters.exit_codes import ExitCode, err
+from agent.adapters.exit_codes import ExitCode, err, exit_code_for
 
 T = TypeVar("T")
 
@@ -48,7 +48,7 @@ def run_worker_command(task_json: str | None = None) -> int:
         task = WorkerTask.parse(raw)
     except InputError as exc:
         err(f"error: {exc}")
-        return int(ExitCode.USAGE)
+        return int(exit_code_for(exc))
     recover_at_start()
     cancel = threading.Event()
     job_id = os.environ.get("TRIALRUN_JOB_ID") or None
@@ -89,7 +89,7 @@ def run_stage_command() -> int:
     """Train one stage (baselines or finals) to the end and return the exit code.
 
     Exit codes as for a worker: 0 done, 2 a bad task or dataset, 4 a failure, 5 the dataset
-    changed after it was catalogued, 6 cancelled.
+    changed after it was catalogued, 6 cancelled, 7 a store that does not answer.
     """
     from tools.errors import InputError
     from tools.tuning.stage import STAGE_TASK_ENV, StageTask, run_stage
@@ -102,7 +102,7 @@ def run_stage_command() -> int:
         task = StageTask.parse(raw)
     except InputError as exc:
         err(f"error: {exc}")
-        return int(ExitCode.USAGE)
+        return int(exit_code_for(exc))
     cancel = threading.Event()
     code, outcomes = _until_done(
         f"trialrun stage {task.kind}", cancel, lambda: run_stage(task, cancel=cancel)
@@ -118,23 +118,20 @@ def run_stage_command() -> int:
 
 def _until_done(who: str, cancel: threading.Event, work: Callable[[], T]) -> tuple[int, T | None]:
     """Run ``work`` with SIGTERM and Ctrl-C setting ``cancel``; map its end to an exit code."""
-    from tools.errors import Cancelled, InputError, PolicyError, TrialrunError
+    from tools.errors import TrialrunError
 
     try:
         with _cancel_on_signals(cancel):
             return int(ExitCode.OK), work()
-    except Cancelled:
-        err(f"{who}: cancelled")
-        return int(ExitCode.CANCELLED), None
-    except PolicyError as exc:
-        err(f"error: refused: {exc}")
-        return int(ExitCode.REFUSED), None
-    except InputError as exc:
-        err(f"error: {exc}")
-        return int(ExitCode.USAGE), None
     except TrialrunError as exc:
-        err(f"error: {exc}")
-        return int(ExitCode.FAILED), None
+        code = exit_code_for(exc)
+        if code == ExitCode.CANCELLED:
+            err(f"{who}: cancelled")
+        elif code == ExitCode.REFUSED:
+            err(f"error: refused: {exc}")
+        else:
+            err(f"error: {exc}")
+        return int(code), None
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agent.pipeline import nodes
+from agent.pipeline.events import StageStarted
 from agent.pipeline.report import build_report
 from agent.pipeline.state import PipelineContext, PipelineState
 from agent.pipeline.verify import (
@@ -53,7 +54,7 @@ def verify(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str,
             "nothing was checked or marked finished",
         )
         return {"checks": [lost], "readback": {}}
-    runtime.context.emit("stage", name="verify", detail=parent.run_id)
+    runtime.context.emit(StageStarted(name="verify", detail=parent.run_id))
     request, digest = state["request"], state["data"].entry.sha256
     status = state.get("status", "failed")
     checks: list[Check] = []

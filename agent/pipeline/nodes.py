@@ -17,6 +17,7 @@ from langgraph.runtime import Runtime
 from agent import approval
 from agent.deploy import add_refusals, data_refusals
 from agent.pipeline import distributed, stage_jobs
+from agent.pipeline.events import BudgetStarted, StageStarted, StepFailed, TrialFinished
 from agent.pipeline.state import PipelineContext, PipelineState
 from agent.report.model import Failure
 from agent.request import ExperimentRequest
@@ -66,7 +67,7 @@ def guarded(name: str) -> Callable[[NodeFn], NodeFn]:
                     unclosed = unclosed_runs(parent.run_id)
                 lost = store_failure(exc)
                 message = failure_message(lost, unclosed) if lost else str(exc)
-                runtime.context.emit("failed", node=name, error=message)
+                runtime.context.emit(StepFailed(node=name, error=message))
                 error_type = LOST if lost and not cancelled else type(exc).__name__
                 return {
                     "status": status,
@@ -124,7 +125,7 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
     distributed.check_runtime(request, runtime.context.backends)
     treq = tune_request(request)
     runtime.context.emit(
-        "stage", name="validate data", detail=f"{request.dataset}@{request.version}"
+        StageStarted(name="validate data", detail=f"{request.dataset}@{request.version}")
     )
     ctx = steps.load_context(treq)
     columns = [*ctx.data.feature_names, ctx.entry.target, *ctx.data.dropped]
@@ -142,11 +143,12 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
     runtime.context.started = time.monotonic()
     runtime.context.deadline = runtime.context.started + request.budget.seconds
     runtime.context.emit(
-        "start",
-        trials=request.budget.trials if request.optimize else 0,
-        seconds=request.budget.seconds,
-        direction=request.metric_direction,
-        metric=request.metric,
+        BudgetStarted(
+            trials=request.budget.trials if request.optimize else 0,
+            seconds=request.budget.seconds,
+            direction=request.metric_direction,
+            metric=request.metric,
+        )
     )
     return {"tune_request": treq, "data": ctx, "parent": parent}
 
@@ -157,7 +159,9 @@ def baseline(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[st
     treq, context = state["tune_request"], runtime.context
     end = steps.baseline_deadline(treq, context.started)
     if state["request"].namespace is not None:
-        context.emit("stage", name="baseline", detail=f"{', '.join(treq.families)} (Kubernetes)")
+        context.emit(
+            StageStarted(name="baseline", detail=f"{', '.join(treq.families)} (Kubernetes)")
+        )
         outcomes = stage_jobs.train_as_job(
             "baseline",
             state["request"],
@@ -170,7 +174,7 @@ def baseline(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[st
     else:
         outcomes = []
         for index, family in enumerate(treq.families):
-            context.emit("stage", name="baseline", detail=family)
+            context.emit(StageStarted(name="baseline", detail=family))
             share = time.monotonic() + (end - time.monotonic()) / (len(treq.families) - index)
             outcomes.append(
                 steps.train_baseline(
@@ -194,10 +198,10 @@ def baseline(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[st
 def tune(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
     """Run the Optuna study; its best configuration replaces the baseline's for the finals."""
     context = runtime.context
-    context.emit("stage", name="tune", detail=f"{state['request'].budget.trials} trials")
+    context.emit(StageStarted(name="tune", detail=f"{state['request'].budget.trials} trials"))
 
     def on_trial(trial: Any) -> None:
-        context.emit("trial", number=trial.number, state=trial.state.name, value=trial.value)
+        context.emit(TrialFinished(number=trial.number, state=trial.state.name, value=trial.value))
 
     if distributed.is_distributed(state["request"]):
         study = distributed.tune_distributed(
@@ -229,7 +233,7 @@ def tune(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, A
 def final_training(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
     """Train the chosen configuration once per seed (a Job on Kubernetes)."""
     context = runtime.context
-    context.emit("stage", name="final training", detail=f"seeds {state['request'].seeds}")
+    context.emit(StageStarted(name="final training", detail=f"seeds {state['request'].seeds}"))
     study = state.get("study")
     if state["request"].namespace is not None:
         finals = stage_jobs.train_as_job(

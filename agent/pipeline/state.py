@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
+from agent.pipeline.events import ProgressEvent, ProgressFn
 from agent.report.model import Check, Failure, Report, Source, Status
 from agent.request import ExperimentRequest
 from tools.jobs.base import Backend
 from tools.training.run import DataContext, TrainOutcome
 from tools.tuning.experiment import ParentRun, TuneRequest
 from tools.tuning.study import StudyOutcome
-
-ProgressFn = Callable[[str, dict[str, Any]], None]
 
 
 def _progress_file_from_env() -> Path | None:
@@ -59,7 +58,8 @@ class PipelineContext:
         started: ``time.monotonic()`` instant the experiment started.
         deadline: ``time.monotonic()`` instant by which baseline, tuning and finals must end.
         cancel: Set to stop the experiment within one boosting round.
-        progress: Receives ``(event, payload)`` for live displays.
+        progress: Receives every progress event (:mod:`agent.pipeline.events`) for live
+            displays.
         refusals: Parts of the request refused by policy (recorded in the report).
         job_id: The job this pipeline runs in, when it runs as one (``trialrun run --detach``);
             ``TRIALRUN_JOB_ID``, which the local job backend sets, by default.
@@ -81,7 +81,7 @@ class PipelineContext:
     jobs: list[str] = field(default_factory=list)
     backends: Mapping[str, Backend] | None = None
 
-    def emit(self, event: str, **payload: Any) -> None:
+    def emit(self, event: ProgressEvent) -> None:
         """Send a progress event, if anyone listens, and touch the job's progress file."""
         if self.progress_file is not None:
             try:
@@ -89,4 +89,4 @@ class PipelineContext:
             except OSError:
                 pass  # the job's directory is gone: nobody watches it any more
         if self.progress is not None:
-            self.progress(event, payload)
+            self.progress(event)

@@ -1,9 +1,9 @@
 """The built-in offline planner: a deterministic chat model that speaks the tool-calling protocol.
 
 It is the default when no language model is configured. It reads each message with
-:func:`agent.planner.parse.parse` and answers the way a chat model would — with tool calls or
-text — so the same agent graph, middleware and tools run unchanged. It never invents a value: the
-run-experiment tool fills in only what the person wrote, and asks for the rest.
+:func:`agent.planner.reading.message.read_message` and answers the way a chat model would — with
+tool calls or text — so the same agent graph, middleware and tools run unchanged. It never invents
+a value: the run-experiment tool fills in only what the person wrote, and asks for the rest.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from agent.planner.parse import Intent, parse
+from agent.planner.reading.intent import Intent
+from agent.planner.reading.message import read_message
 from agent.tool_args import args_from_fields
 
 HELP = (
@@ -57,7 +58,7 @@ class OfflinePlanner(BaseChatModel):
         last = messages[-1] if messages else HumanMessage("")
         if isinstance(last, ToolMessage):
             return self._after_tool(last, messages)
-        intent = parse(str(last.content), known=self.known(), now=self.now())
+        intent = read_message(str(last.content), known=self.known(), now=self.now())
         return self._for_intent(intent, messages)
 
     def _for_intent(self, intent: Intent, messages: Sequence[BaseMessage]) -> AIMessage:
@@ -104,7 +105,7 @@ class OfflinePlanner(BaseChatModel):
 
     def _after_tool(self, message: ToolMessage, messages: Sequence[BaseMessage]) -> AIMessage:
         if message.name == "ask_user":
-            intent = parse(str(message.content), known=self.known(), now=self.now())
+            intent = read_message(str(message.content), known=self.known(), now=self.now())
             if intent.action == "decline":
                 return AIMessage("OK, nothing will run.")
             return _call("run_experiment", args_from_fields(intent.fields), messages)

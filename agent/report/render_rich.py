@@ -16,26 +16,23 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.report.model import Report
-from agent.report.render_markdown import (
+from agent.report.values import clean, status_label
+from agent.report.wording import (
     NOTHING,
     PASS,
     WARN,
     Facts,
+    alerts,
     change_row,
     check_row,
     checks_headline,
-    clean,
-    failure_heading,
-    failure_message,
     has_results,
     input_rows,
-    missing_inputs,
     output_rows,
     plan_facts,
     plan_is_empty,
     rollback_cancelled,
     seed_rows,
-    status_label,
     summary_facts,
 )
 
@@ -47,6 +44,7 @@ STATUS_STYLE = {
     "needs_input": "bold cyan",
     "planned": "bold blue",
 }
+ALERT_BORDER = {"failed": "red", "cancelled": "yellow", "refused": "magenta", "needs_input": "cyan"}
 
 
 def render_rich(report: Report) -> RenderableType:
@@ -135,17 +133,16 @@ def _stack(parts: list[RenderableType]) -> Group:
 
 def _attention(report: Report) -> list[RenderableType]:
     panels: list[RenderableType] = []
-    heading = failure_heading(report)
-    if heading:
-        style = "yellow" if report.status == "cancelled" else "red"
-        panels.append(_alert(Text(failure_message(report)), heading, style))
-    if report.plan.refusals:
-        refused = _bullets([clean(r) for r in report.plan.refusals])
-        panels.append(_alert(refused, "Refused", "magenta"))
-    missing = missing_inputs(report)
-    if missing:
-        body = Group(Text("Give these and run again:"), _bullets(missing, style="bold"))
-        panels.append(_alert(body, "Needs input", "cyan"))
+    for alert in alerts(report):
+        body: RenderableType
+        match alert.kind:
+            case "failed" | "cancelled":
+                body = Text(alert.message)
+            case "refused":
+                body = _bullets(list(alert.items))
+            case "needs_input":
+                body = Group(Text(f"{alert.message}:"), _bullets(list(alert.items), style="bold"))
+        panels.append(_alert(body, alert.title, ALERT_BORDER[alert.kind]))
     return panels
 
 

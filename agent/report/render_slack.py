@@ -14,25 +14,22 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.report.model import Report
-from agent.report.render_markdown import (
+from agent.report.values import clean, status_label
+from agent.report.wording import (
     NOTHING,
     RUN_KINDS,
     Facts,
+    alerts,
     change_row,
     check_row,
     checks_headline,
-    clean,
-    failure_heading,
-    failure_message,
     has_results,
     input_rows,
-    missing_inputs,
     output_rows,
     plan_facts,
     plan_is_empty,
     rollback_cancelled,
     seed_rows,
-    status_label,
     summary_facts,
 )
 
@@ -198,16 +195,15 @@ def _mrkdwn(text: str) -> dict[str, str]:
 
 def _attention(report: Report, slack: Callable[[str], str]) -> list[str]:
     texts = []
-    heading = failure_heading(report)
-    if heading:
-        texts.append(f":rotating_light: *{slack(heading)}*\n{slack(failure_message(report))}")
-    if report.plan.refusals:
-        refused = "\n".join(f"• {slack(clean(r))}" for r in report.plan.refusals)
-        texts.append(f":no_entry: *Refused*\n{refused}")
-    missing = missing_inputs(report)
-    if missing:
-        listed = "\n".join(f"• {slack(m)}" for m in missing)
-        texts.append(f":question: *Needs input.* Give these and run again:\n{listed}")
+    for alert in alerts(report):
+        listed = "\n".join(f"• {slack(item)}" for item in alert.items)
+        match alert.kind:
+            case "failed" | "cancelled":
+                texts.append(f":rotating_light: *{slack(alert.title)}*\n{slack(alert.message)}")
+            case "refused":
+                texts.append(f":no_entry: *{alert.title}*\n{listed}")
+            case "needs_input":
+                texts.append(f":question: *{alert.title}.* {alert.message}:\n{listed}")
     return texts
 
 

@@ -2,31 +2,28 @@
 
 No line is wrapped or cut, whatever its length: one line per input, change, check and seed, with
 full run IDs, so ``grep`` finds a run and a log viewer shows each item on one line. The wording
-is the Markdown renderer's.
+is :mod:`agent.report.wording`'s.
 """
 
 from __future__ import annotations
 
 from agent.report.model import Report
-from agent.report.render_markdown import (
+from agent.report.values import clean, status_label
+from agent.report.wording import (
     NOTHING,
     SECTIONS,
     Facts,
+    alerts,
     change_row,
     check_row,
     checks_headline,
-    clean,
-    failure_heading,
-    failure_message,
     has_results,
     input_rows,
-    missing_inputs,
     output_rows,
     plan_facts,
     plan_is_empty,
     rollback_cancelled,
     seed_rows,
-    status_label,
     summary_facts,
 )
 
@@ -68,13 +65,14 @@ def _plain(run_id: str) -> str:
 
 def _attention(report: Report) -> list[str]:
     lines = []
-    heading = failure_heading(report)
-    if heading:
-        lines.append(f"{heading}: {failure_message(report)}")
-    lines += [f"Refused: {clean(r)}" for r in report.plan.refusals]
-    missing = missing_inputs(report)
-    if missing:
-        lines.append(f"Needs input (give these and run again): {', '.join(missing)}")
+    for alert in alerts(report):
+        match alert.kind:
+            case "failed" | "cancelled":
+                lines.append(f"{alert.title}: {alert.message}")
+            case "refused":
+                lines += [f"{alert.title}: {item}" for item in alert.items]
+            case "needs_input":
+                lines.append(f"{alert.title} ({alert.message.lower()}): {', '.join(alert.items)}")
     return [_one_line(line) for line in lines]
 
 

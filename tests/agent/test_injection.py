@@ -16,7 +16,7 @@ from agent.adapters.exit_codes import ExitCode
 from agent.context import AgentContext
 from agent.conversation import Conversation
 from agent.guards import deploy_phrases
-from agent.planner.parse import parse
+from agent.planner.reading.message import read_message
 from agent.report import render_markdown
 
 PHRASINGS = [
@@ -74,10 +74,10 @@ def says_refused(report) -> bool:
 
 def test_the_guard_catches_every_deployment_phrasing_the_parser_knows():
     cases = yaml.safe_load(TABLE.read_text(encoding="utf-8"))["cases"]
-    flagged = [c["text"] for c in cases if parse(c["text"]).deploy_requested]
+    flagged = [c["text"] for c in cases if read_message(c["text"]).deploy_requested]
     assert len(flagged) >= 30
     for text in flagged:
-        assert deploy_phrases(text) == parse(text).deploy_requested, text
+        assert deploy_phrases(text) == read_message(text).deploy_requested, text
 
 
 @pytest.mark.parametrize("text", PHRASINGS)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from agent.adapters.exit_codes import ExitCode
+from agent.adapters.exit_codes import ExitCode, exit_code_for
 
 app = typer.Typer(
     help="Run trialrun as a Slack app: one conversation per thread.", no_args_is_help=True
@@ -56,7 +56,7 @@ def serve_command(
             )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        raise typer.Exit(ExitCode.USAGE) from exc
+        raise typer.Exit(exit_code_for(exc)) from exc
     from slack_bolt.error import BoltError
 
     from agent.adapters.slack.app import serve

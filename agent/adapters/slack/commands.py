@@ -33,11 +33,11 @@ def thread_command(text: str) -> ThreadCommand | None:
         >>> thread_command("cancel job 7") is None
         True
     """
-    from agent.planner.parse import parse
+    from agent.planner.reading.message import read_message
 
     if _CANCEL.fullmatch(text):
         return "cancel"
-    intent = parse(text, known={})
+    intent = read_message(text, known={})
     if intent.action == "cancel_job" and not intent.job_id:
         return "cancel"
     if intent.action == "job_status" and not intent.job_id:

@@ -21,6 +21,13 @@ from typing import Any
 from agent.adapters.slack.limits import Limits, Slot
 from agent.adapters.slack.poster import Poster
 from agent.adapters.slack.store import Experiment, SlackStore, Thread
+from agent.pipeline.events import (
+    BudgetStarted,
+    ProgressEvent,
+    StageStarted,
+    StepFailed,
+    TrialFinished,
+)
 from agent.report.model import Report
 from tools.errors import Cancelled, InputError
 from tools.jobs.model import JobState
@@ -74,7 +81,7 @@ class ExperimentProgress:
         self._direction = "maximize"
         self._best: float | None = None
 
-    def __call__(self, event: str, payload: dict[str, Any]) -> None:
+    def __call__(self, event: ProgressEvent) -> None:
         """Handle one pipeline event; the first one waits for a slot.
 
         Raises:
@@ -82,11 +89,11 @@ class ExperimentProgress:
         """
         experiment = self.experiment
         if experiment is None:
-            if event == "failed":
+            if isinstance(event, StepFailed):
                 return  # refused before it started: it never needed a slot
             experiment = self._admit()
-        self._track(event, payload)
-        if event != "trial" or self.clock() - self._shown_at >= self.interval:
+        self._track(event)
+        if not isinstance(event, TrialFinished) or self.clock() - self._shown_at >= self.interval:
             self._show(self._running_text(experiment.id))
 
     def finish(self, report: Report | None, *, error: str = "") -> Experiment | None:
@@ -140,23 +147,23 @@ class ExperimentProgress:
         self.experiment = self.store.update(experiment.id, state=JobState.RUNNING)
         return self.experiment
 
-    def _track(self, event: str, payload: dict[str, Any]) -> None:
-        if event == "start":
-            self._trials, self._seconds = int(payload["trials"]), float(payload["seconds"])
-            self._direction, self._done, self._best = str(payload["direction"]), 0, None
-            self._started = self.clock()
-        elif event == "stage":
-            self._stage, self._detail = str(payload.get("name", "")), str(payload.get("detail", ""))
-        elif event == "failed":
-            self._stage, self._detail = f"failed in {payload.get('node')}", ""
-        elif event == "trial":
-            self._done += 1
-            value = payload.get("value")
-            if isinstance(value, int | float) and (
-                self._best is None
-                or (value > self._best if self._direction == "maximize" else value < self._best)
-            ):
-                self._best = float(value)
+    def _track(self, event: ProgressEvent) -> None:
+        match event:
+            case BudgetStarted(trials=trials, seconds=seconds, direction=direction):
+                self._trials, self._seconds = trials, seconds
+                self._direction, self._done, self._best = direction, 0, None
+                self._started = self.clock()
+            case StageStarted(name=name, detail=detail):
+                self._stage, self._detail = name, detail
+            case StepFailed(node=node):
+                self._stage, self._detail = f"failed in {node}", ""
+            case TrialFinished(value=value):
+                self._done += 1
+                if isinstance(value, int | float) and (
+                    self._best is None
+                    or (value > self._best if self._direction == "maximize" else value < self._best)
+                ):
+                    self._best = float(value)
 
     def _running_text(self, experiment_id: str) -> str:
         parts = [f":hourglass_flowing_sand: *Running* `{experiment_id}` · {self._stage}"]

@@ -14,9 +14,10 @@ from langchain_core.messages import AIMessage
 from rich.console import Console
 
 from agent import models
+from agent.adapters.chat_readers import PlainReader
 from agent.adapters.cli import main
 from agent.adapters.exit_codes import ExitCode
-from agent.adapters.terminal import Chat, PlainReader
+from agent.adapters.terminal import Chat
 from agent.context import AgentContext
 from agent.conversation import Conversation
 from agent.outcome import NeedsInput

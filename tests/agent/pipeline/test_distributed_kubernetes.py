@@ -24,6 +24,7 @@ import pytest
 from kubernetes import client as k8s_client
 
 from agent.pipeline import run_pipeline
+from agent.pipeline.events import ProgressEvent, StageStarted
 from agent.pipeline.state import PipelineContext
 from agent.report.model import Report
 from agent.report.render_markdown import render_markdown
@@ -303,8 +304,8 @@ def test_a_pod_whose_dataset_changed_refuses_to_train_and_the_report_says_why(
     run_pods()
     context = cluster["context"]
 
-    def change_the_file_once_tuning_starts(event: str, payload: dict[str, Any]) -> None:
-        if event == "stage" and payload.get("name") == "tune":
+    def change_the_file_once_tuning_starts(event: ProgressEvent) -> None:
+        if isinstance(event, StageStarted) and event.name == "tune":
             (served / "wine.parquet").write_bytes(b"not the catalogued bytes")
 
     context.progress = change_the_file_once_tuning_starts

@@ -6,6 +6,7 @@ import mlflow
 import pytest
 
 from agent.pipeline import build_graph, run_pipeline
+from agent.pipeline.events import ProgressEvent, StageStarted, TrialFinished
 from agent.pipeline.state import PipelineContext
 from agent.request import ExperimentRequest
 
@@ -134,8 +135,8 @@ def test_a_failing_node_ends_in_the_report_not_a_traceback(
     folder.mkdir()
     monkeypatch.setenv("TRIALRUN_OPTUNA_STORAGE", f"sqlite:///{folder / 'optuna.db'}")
 
-    def remove_storage_before_tuning(event, payload):
-        if event == "stage" and payload.get("name") == "tune":
+    def remove_storage_before_tuning(event: ProgressEvent) -> None:
+        if isinstance(event, StageStarted) and event.name == "tune":
             folder.rmdir()
 
     report = run_pipeline(request(), PipelineContext(progress=remove_storage_before_tuning))
@@ -180,8 +181,8 @@ def test_a_changed_data_file_is_refused(examples_catalog, tracking_store):
 def test_cancel_during_tuning_kills_the_runs_and_says_so(examples_catalog, tracking_store):
     context = PipelineContext()
 
-    def progress(event, payload):
-        if event == "trial":
+    def progress(event: ProgressEvent) -> None:
+        if isinstance(event, TrialFinished):
             context.cancel.set()
 
     context.progress = progress

@@ -5,10 +5,12 @@ from __future__ import annotations
 import typing
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from agent.adapters import cli_jobs
 from agent.adapters.exit_codes import ExitCode
+from tools.errors import ConfigError, TrialrunError, Unreachable
 from tools.jobs import api, lifecycle
 from tools.jobs.model import JobSpec
 
@@ -44,3 +46,24 @@ def test_an_unknown_job_or_state_exits_with_the_usage_code() -> None:
 
 def test_the_cli_offers_the_same_states_as_the_api() -> None:
     assert typing.get_args(cli_jobs.StateName) == typing.get_args(api.StateName)
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ConfigError("no kubeconfig"), ExitCode.USAGE),
+        (Unreachable("the job store does not answer"), ExitCode.UNAVAILABLE),
+        (TrialrunError("the job could not be read"), ExitCode.FAILED),
+    ],
+)
+def test_an_error_exits_with_the_code_the_readme_gives_it(
+    monkeypatch: pytest.MonkeyPatch, error: TrialrunError, code: ExitCode
+) -> None:
+    def fail(**kwargs: Any) -> str:
+        raise error
+
+    monkeypatch.setattr(api, "list_jobs", fail)
+    listed = runner.invoke(cli_jobs.app, ["list"])
+
+    assert listed.exit_code == code
+    assert f"error: {error}" in listed.output

@@ -15,6 +15,7 @@ from agent.adapters.slack.store import SlackStore
 from agent.adapters.slack.threads import INTERRUPTED
 from agent.context import AgentContext
 from agent.conversation import Conversation
+from agent.pipeline.events import ProgressEvent
 from tools.jobs.model import JobState
 
 from .conftest import MLFLOW_UI
@@ -138,7 +139,7 @@ def test_what_a_killed_app_left_running_is_settled_when_it_starts_again(
     assert INTERRUPTED in [m.content for m in messages if isinstance(m, ToolMessage)]
 
 
-def die(event: str, payload: dict) -> None:
+def die(event: ProgressEvent) -> None:
     raise SystemExit("killed")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.planner.parse_scan import INT, NUM, NUM_A, Scan, continues_a_number, number
+from agent.planner.reading.scan import INT, NUM, NUM_A, Scan, continues_a_number, number
 
 MAX_SEEDS = 32
 """A written range longer than this ("seeds 1-1000") is not expanded; the request allows 32."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agent.planner.parse_scan import Scan
+from agent.planner.reading.scan import Scan
 from tools.training.metrics import MetricName
 
 SYNONYMS: dict[str, MetricName] = {

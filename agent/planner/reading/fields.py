@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.planner.parse_scan import QUOTED, START, TOKEN, Scan, unquote
+from agent.planner.reading.scan import QUOTED, START, TOKEN, Scan, unquote
 
 _FAMILIES = {
     "xgboost": re.compile(

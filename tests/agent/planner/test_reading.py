@@ -8,8 +8,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from agent.planner.parse import Action, Intent, parse
-from agent.planner.parse_metric import SYNONYMS
+from agent.planner.reading.intent import Action, Intent
+from agent.planner.reading.message import read_message
+from agent.planner.reading.metric import SYNONYMS
 from agent.request import REQUIRED_FIELDS, Budget, RequestDraft
 from tools.training.metrics import METRICS
 
@@ -23,8 +24,8 @@ def _catalog(case: dict[str, Any]) -> dict[str, list[str]] | None:
     return TABLE["catalogs"][known] if isinstance(known, str) else known
 
 
-def _parse(case: dict[str, Any]) -> Intent:
-    return parse(case["text"], known=_catalog(case), now=NOW)
+def _read(case: dict[str, Any]) -> Intent:
+    return read_message(case["text"], known=_catalog(case), now=NOW)
 
 
 def _id(case: dict[str, Any]) -> str:
@@ -33,7 +34,7 @@ def _id(case: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
 def test_phrasing(case: dict[str, Any]) -> None:
-    intent = _parse(case)
+    intent = _read(case)
     expected = case.get("fields", {})
 
     assert intent.action == case["action"]
@@ -67,7 +68,7 @@ def test_the_table_covers_what_the_planner_must_read() -> None:
     "case", [c for c in CASES if c["action"] in ("run_experiment", "answer")], ids=_id
 )
 def test_fields_are_request_draft_values(case: dict[str, Any]) -> None:
-    fields = dict(_parse(case).fields)
+    fields = dict(_read(case).fields)
     budget = fields.pop("budget", {})
     assert set(budget) <= set(Budget.model_fields)
     # Kubernetes without a namespace is the one partial value the parser returns on purpose.
@@ -87,11 +88,13 @@ def test_a_contradiction_is_returned_as_written_for_the_request_to_refuse(
     text: str, complaint: str
 ) -> None:
     with pytest.raises(ValidationError, match=complaint):
-        RequestDraft.model_validate(parse(text).fields)
+        RequestDraft.model_validate(read_message(text).fields)
 
 
 def test_spans_quote_the_person_not_the_folded_text() -> None:
-    intent = parse("Train XGBoost on Churn V3 to predict Churned, 20 Trials, Seeds 1, 2 and 3")
+    intent = read_message(
+        "Train XGBoost on Churn V3 to predict Churned, 20 Trials, Seeds 1, 2 and 3"
+    )
 
     assert intent.spans == {
         "target": "predict Churned",
@@ -104,7 +107,7 @@ def test_spans_quote_the_person_not_the_folded_text() -> None:
 
 
 def test_spans_name_where_run_query_values_came_from() -> None:
-    intent = parse("best run by AUC in experiment churn-bench this week", now=NOW)
+    intent = read_message("best run by AUC in experiment churn-bench this week", now=NOW)
 
     assert intent.spans == {
         "experiment": "experiment churn-bench",
@@ -115,33 +118,33 @@ def test_spans_name_where_run_query_values_came_from() -> None:
 
 
 def test_catalog_names_come_back_in_the_catalog_spelling() -> None:
-    intent = parse("train on Churn-Data V3", known={"churn_data": ["v1", "V3"]})
+    intent = read_message("train on Churn-Data V3", known={"churn_data": ["v1", "V3"]})
 
     assert intent.fields == {"dataset": "churn_data", "version": "V3"}
 
 
 def test_a_number_is_read_once() -> None:
-    intent = parse("seeds 1 2 3 20 trials 4 workers")
+    intent = read_message("seeds 1 2 3 20 trials 4 workers")
 
     assert intent.fields == {"seeds": [1, 2, 3], "budget": {"trials": 20, "parallel": 4}}
 
 
 def test_a_seed_range_too_long_for_a_request_is_not_expanded() -> None:
-    intent = parse("train on churn v3 with seeds 1-1000")
+    intent = read_message("train on churn v3 with seeds 1-1000")
 
     assert "seeds" not in intent.fields
 
 
 def test_time_windows_count_back_from_now_by_default() -> None:
     before = datetime.now(UTC)
-    intent = parse("list runs from the last 2 days")
+    intent = read_message("list runs from the last 2 days")
 
     assert intent.since is not None
     assert before - timedelta(days=2, seconds=5) <= intent.since <= datetime.now(UTC)
 
 
 def test_time_windows_follow_a_naive_now() -> None:
-    intent = parse("runs since yesterday", now=datetime(2025, 3, 12, 15, 30))
+    intent = read_message("runs since yesterday", now=datetime(2025, 3, 12, 15, 30))
 
     assert intent.since == datetime(2025, 3, 11)
 
@@ -156,6 +159,6 @@ def test_an_intent_refuses_unknown_attributes() -> None:
 
 
 def test_a_message_with_nothing_understood_is_unknown() -> None:
-    intent = parse("")
+    intent = read_message("")
 
     assert intent == Intent(action="unknown", fields={})

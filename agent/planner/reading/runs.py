@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from agent.planner.parse_scan import NUM, NUM_A, QUOTED, START, TOKEN, Scan, number, unquote
+from agent.planner.reading.scan import NUM, NUM_A, QUOTED, START, TOKEN, Scan, number, unquote
 
 _UNIT = {
     "hour": timedelta(hours=1),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from agent.planner.parse_scan import Scan
+from agent.planner.reading.scan import Scan
 
 _HEAD = (
     r"(?:models?|runs?|versions?|winner|boosters?|classifiers?|regressors?|artifacts?|one)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from agent.planner.parse_scan import QUOTED, START, TOKEN, Scan, unquote
+from agent.planner.reading.scan import QUOTED, START, TOKEN, Scan, unquote
 
 _NOT_A_NAME = frozenset(
     "a an the on of with use using for to and or in from into at by as is it its this that these "

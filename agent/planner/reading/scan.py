@@ -1,4 +1,4 @@
-"""The scanner under the offline parser: match on a folded copy, quote the original text.
+"""The scanner under the offline reader: match on a folded copy, quote the original text.
 
 Every extractor reads the message through one :class:`Scan`. Patterns run on a lowercased copy of
 the same length, so a match's offsets quote the person's own spelling. Text that gave a value is
