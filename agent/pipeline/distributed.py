@@ -44,7 +44,7 @@ from tools.jobs.reconcile import fail_running_trials
 from tools.tracking.settle import close_orphans
 from tools.training.run import DataContext
 from tools.tuning.experiment import ParentRun, TuneRequest, study_settings
-from tools.tuning.study import StudyOutcome, StudySettings, open_study, read_outcome
+from tools.tuning.storage import StudyOutcome, StudySettings, open_study, read_outcome
 from tools.tuning.worker import TASK_ENV, WorkerTask, has_password
 
 KUBERNETES_COMMAND = ["trialrun", "worker"]

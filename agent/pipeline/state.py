@@ -14,7 +14,7 @@ from agent.request import ExperimentRequest
 from tools.jobs.base import Backend
 from tools.training.run import DataContext, TrainOutcome
 from tools.tuning.experiment import ParentRun, TuneRequest
-from tools.tuning.study import StudyOutcome
+from tools.tuning.storage import StudyOutcome
 
 ProgressFn = Callable[[str, dict[str, Any]], None]
 

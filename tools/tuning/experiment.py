@@ -33,7 +33,8 @@ from tools.training import get_trainer
 from tools.training.metrics import METRICS, Metric, Task, get_metric, metrics_for
 from tools.training.run import DataContext, TrainOptions, TrainOutcome, train_tracked
 from tools.tuning.resume import finished_baseline
-from tools.tuning.study import StudyOutcome, StudySettings, run_study
+from tools.tuning.storage import StudyOutcome, StudySettings
+from tools.tuning.study import run_study
 
 BEST_DEFINITION = (
     "the chosen configuration's mean score over its final runs, one per seed (validation, and "

@@ -42,7 +42,8 @@ from tools.data.catalog import Catalog, DatasetEntry
 from tools.errors import InputError
 from tools.tuning.experiment import TuneRequest, finals_reserve, load_context, study_settings
 from tools.tuning.shared import SharedStudy, claim_worker_index
-from tools.tuning.study import StudyOutcome, open_study, run_study
+from tools.tuning.storage import StudyOutcome, open_study
+from tools.tuning.study import run_study
 
 TASK_ENV = "TRIALRUN_WORKER_TASK"
 """The environment variable that carries a worker's task as JSON."""
