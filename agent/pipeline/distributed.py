@@ -36,6 +36,10 @@ from agent.request import ExperimentRequest
 from tools import settings as paths
 from tools.data.catalog import DatasetEntry
 from tools.errors import InputError, TrialrunError
+from tools.experiment.parent import ParentRun
+from tools.experiment.request import TuneRequest
+from tools.experiment.tune import study_settings
+from tools.experiment.worker import TASK_ENV, WorkerTask, has_password
 from tools.jobs import lifecycle
 from tools.jobs.base import Backend, load_backend
 from tools.jobs.cancel import cancel as cancel_job
@@ -43,9 +47,7 @@ from tools.jobs.model import Job, JobSpec, JobState, Resources
 from tools.jobs.reconcile import fail_running_trials
 from tools.tracking.settle import close_orphans
 from tools.training.run import DataContext
-from tools.tuning.experiment import ParentRun, TuneRequest, study_settings
 from tools.tuning.storage import StudyOutcome, StudySettings, open_study, read_outcome
-from tools.tuning.worker import TASK_ENV, WorkerTask, has_password
 
 KUBERNETES_COMMAND = ["trialrun", "worker"]
 STOP_SLACK_SECONDS = 15

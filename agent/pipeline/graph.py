@@ -26,11 +26,11 @@ from agent.pipeline.verify import (
 )
 from agent.report.model import Check, Report
 from agent.request import ExperimentRequest
+from tools.experiment.results import record_best
 from tools.jobs.inprocess import InProcessJob
 from tools.jobs.lifecycle import settle
 from tools.jobs.model import JobSpec, JobState
 from tools.stores import TRACKING_LOST
-from tools.tuning.experiment import record_best
 
 
 def verify(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:

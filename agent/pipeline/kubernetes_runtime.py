@@ -27,9 +27,9 @@ from agent.request import ExperimentRequest, KubernetesTarget
 from tools import settings as paths
 from tools.data.catalog import DatasetEntry, is_url
 from tools.errors import InputError
+from tools.experiment.worker import has_password
 from tools.jobs.base import Backend, load_backend
 from tools.jobs.model import ClaimMount, SecretKey
-from tools.tuning.worker import has_password
 
 IMAGE_ENV = "TRIALRUN_K8S_IMAGE"
 """The default container image of the pods: trialrun installed (see ``docker/Dockerfile``)."""

@@ -21,11 +21,21 @@ from agent.pipeline.state import PipelineContext, PipelineState
 from agent.report.model import Failure
 from agent.request import ExperimentRequest
 from tools.errors import Cancelled, PolicyError
+from tools.experiment.data import load_context
+from tools.experiment.parent import open_parent
+from tools.experiment.request import TuneRequest
+from tools.experiment.results import (
+    best_outcome,
+    choose_configuration,
+    record_optimization,
+    record_results,
+)
+from tools.experiment.train import baseline_deadline, train_baseline, train_finals
+from tools.experiment.tune import tune_study
 from tools.stores import store_failure
 from tools.tracking.runs import unclosed_runs
 from tools.training import get_trainer
 from tools.training.metrics import get_metric
-from tools.tuning import experiment as steps
 
 LOST = "Unreachable"
 """A failure's ``error_type`` when a store (tracking, Optuna) stopped answering during the run."""
@@ -92,9 +102,9 @@ def failure_message(lost: str, unclosed: list[str]) -> str:
     )
 
 
-def tune_request(request: ExperimentRequest) -> steps.TuneRequest:
+def tune_request(request: ExperimentRequest) -> TuneRequest:
     """Translate the experiment request into the tools' tuning request."""
-    return steps.TuneRequest(
+    return TuneRequest(
         dataset=request.dataset,
         version=request.version,
         metric=request.metric,
@@ -126,7 +136,7 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
     runtime.context.emit(
         "stage", name="validate data", detail=f"{request.dataset}@{request.version}"
     )
-    ctx = steps.load_context(treq)
+    ctx = load_context(treq)
     columns = [*ctx.data.feature_names, ctx.entry.target, *ctx.data.dropped]
     add_refusals(
         runtime.context.refusals, data_refusals(ctx.entry.ref, ctx.entry.description, columns)
@@ -134,7 +144,7 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
     distributed.check_data(request, ctx.entry)
     job_id = runtime.context.job_id
     extra = {"trialrun.job_id": job_id} if job_id else {}
-    parent = steps.open_parent(treq, ctx, extra_tags=extra)
+    parent = open_parent(treq, ctx, extra_tags=extra)
     if job_id:
         study = parent.study_name if request.optimize else None
         distributed.label_own_job(job_id, distributed.run_labels(parent, study=study))
@@ -155,7 +165,7 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
 def baseline(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
     """Train each requested family with its library defaults (a Job on Kubernetes)."""
     treq, context = state["tune_request"], runtime.context
-    end = steps.baseline_deadline(treq, context.started)
+    end = baseline_deadline(treq, context.started)
     if state["request"].namespace is not None:
         context.emit("stage", name="baseline", detail=f"{', '.join(treq.families)} (Kubernetes)")
         outcomes = stage_jobs.train_as_job(
@@ -173,7 +183,7 @@ def baseline(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[st
             context.emit("stage", name="baseline", detail=family)
             share = time.monotonic() + (end - time.monotonic()) / (len(treq.families) - index)
             outcomes.append(
-                steps.train_baseline(
+                train_baseline(
                     treq,
                     state["data"],
                     state["parent"],
@@ -182,7 +192,7 @@ def baseline(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[st
                     cancel=context.cancel,
                 )
             )
-    best = steps.best_outcome(outcomes, get_metric(treq.metric, state["data"].data.task))
+    best = best_outcome(outcomes, get_metric(treq.metric, state["data"].data.task))
     return {
         "baselines": outcomes,
         "family": best.family,
@@ -209,7 +219,7 @@ def tune(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, A
             on_trial=on_trial,
         )
     else:
-        study = steps.tune_study(
+        study = tune_study(
             state["tune_request"],
             state["data"],
             state["parent"],
@@ -217,11 +227,11 @@ def tune(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, A
             cancel=context.cancel,
             on_trial=on_trial,
         )
-    steps.record_optimization(state["parent"], study)
+    record_optimization(state["parent"], study)
     if context.cancel.is_set():
         raise Cancelled("tuning cancelled")
     metric = get_metric(state["tune_request"].metric, state["data"].data.task)
-    family, params, note = steps.choose_configuration(state["baselines"], study, metric)
+    family, params, note = choose_configuration(state["baselines"], study, metric)
     return {"study": study, "family": family, "params": params, "notes": [note] if note else []}
 
 
@@ -244,7 +254,7 @@ def final_training(state: PipelineState, runtime: Runtime[PipelineContext]) -> d
             params=state["params"],
         )
     else:
-        finals = steps.train_finals(
+        finals = train_finals(
             state["tune_request"],
             state["data"],
             state["parent"],
@@ -258,6 +268,6 @@ def final_training(state: PipelineState, runtime: Runtime[PipelineContext]) -> d
             ],
         )
     metric = get_metric(state["tune_request"].metric, state["data"].data.task)
-    steps.record_results(state["parent"], metric, state.get("baselines", []), finals)
+    record_results(state["parent"], metric, state.get("baselines", []), finals)
     # verify closes the parent once it has read everything back.
     return {"finals": finals, "status": "succeeded"}

@@ -4,7 +4,7 @@ With ``runtime: {kubernetes: ...}`` every model trains in the cluster, tuning or
 baselines as one Job, the tuning trials as one Job of ``parallel`` pods
 (:mod:`agent.pipeline.distributed`), the final models as one Job. This process validates the
 data, opens the parent run (and the study), waits for each Job, reads what it trained back from
-MLflow (:func:`tools.tuning.stage.read_outcomes`), verifies and reports. Each stage Job runs
+MLflow (:func:`tools.experiment.stage.read_outcomes`), verifies and reports. Each stage Job runs
 ``trialrun stage`` with its task in ``TRIALRUN_STAGE_TASK`` and gets the whole budget's CPUs and
 GPUs; it is stopped at the stage's share of the time budget.
 """
@@ -21,13 +21,14 @@ from agent.pipeline.distributed import STOP_SLACK_SECONDS, run_labels
 from agent.pipeline.state import PipelineContext
 from agent.request import ExperimentRequest
 from tools.errors import Cancelled, TrialrunError
+from tools.experiment.parent import ParentRun
+from tools.experiment.request import TuneRequest
+from tools.experiment.stage import STAGE_TASK_ENV, StageKind, StageTask, read_outcomes
 from tools.jobs import lifecycle
 from tools.jobs.base import load_backend
 from tools.jobs.cancel import cancel as cancel_job
 from tools.jobs.model import Job, JobSpec, JobState, Resources
 from tools.training.run import DataContext, TrainOutcome
-from tools.tuning.experiment import ParentRun, TuneRequest
-from tools.tuning.stage import STAGE_TASK_ENV, StageKind, StageTask, read_outcomes
 
 STAGE_COMMAND = ["trialrun", "stage"]
 POLL_SECONDS = 0.5

@@ -11,9 +11,10 @@ from typing import Annotated, Any, TypedDict
 
 from agent.report.model import Check, Failure, Report, Source, Status
 from agent.request import ExperimentRequest
+from tools.experiment.parent import ParentRun
+from tools.experiment.request import TuneRequest
 from tools.jobs.base import Backend
 from tools.training.run import DataContext, TrainOutcome
-from tools.tuning.experiment import ParentRun, TuneRequest
 from tools.tuning.storage import StudyOutcome
 
 ProgressFn = Callable[[str, dict[str, Any]], None]

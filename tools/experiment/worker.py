@@ -40,7 +40,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tools.data.catalog import Catalog, DatasetEntry
 from tools.errors import InputError
-from tools.tuning.experiment import TuneRequest, finals_reserve, load_context, study_settings
+from tools.experiment.data import load_context
+from tools.experiment.request import TuneRequest
+from tools.experiment.tune import finals_reserve, study_settings
 from tools.tuning.shared import SharedStudy, claim_worker_index
 from tools.tuning.storage import StudyOutcome, open_study
 from tools.tuning.study import run_study
@@ -75,7 +77,7 @@ class JobTask(BaseModel):
     """What a job that ``trialrun run`` starts is told: the tuning request's fields, and more.
 
     Attributes:
-        request: The tuning request's fields (:class:`~tools.tuning.experiment.TuneRequest`);
+        request: The tuning request's fields (:class:`~tools.experiment.request.TuneRequest`);
             a storage URL holding a password is left out (the job has it from a Secret).
     """
 
@@ -133,7 +135,7 @@ class WorkerTask(JobTask):
     """What every worker of one launch is told.
 
     Attributes:
-        request: The tuning request's fields (:class:`~tools.tuning.experiment.TuneRequest`).
+        request: The tuning request's fields (:class:`~tools.experiment.request.TuneRequest`).
         study_name: The study the coordinator opened.
         experiment_id: The MLflow experiment of the trial runs.
         parent_run_id: The parent run every trial run is a child of.
