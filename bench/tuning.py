@@ -143,44 +143,54 @@ def run_steps(request: Any) -> tuple[Any, list[Any]]:
     """Run the experiment's steps in the pipeline graph's order; return the study and the finals.
 
     Not the graph itself: its verify and report steps would add their time to the wall
-    measured here. The clock starts before the data is loaded; the finals end the budget.
+    measured here. The clock starts before the data is loaded; the finals end the budget. As
+    the benchmark has always measured it, one baseline: the first family's.
     """
+    import threading
+
+    from tools.experiment import steps
     from tools.experiment.data import load_context
     from tools.experiment.parent import open_parent
-    from tools.experiment.results import (
-        choose_configuration,
-        record_best,
-        record_optimization,
-        record_results,
-    )
-    from tools.experiment.train import baseline_deadline, train_baseline, train_finals
-    from tools.experiment.tune import tune_study
+    from tools.experiment.results import baseline_configuration
+    from tools.experiment.train import baseline_deadline
     from tools.training.metrics import get_metric
 
+    cancel = threading.Event()
     started = time.monotonic()
     deadline = started + request.seconds
     ctx = load_context(request)
     parent = open_parent(request, ctx)
     try:
-        baseline = train_baseline(
-            request, ctx, parent, deadline=baseline_deadline(request, started)
+        baselines = steps.train_baselines(
+            request,
+            ctx,
+            parent,
+            deadline=baseline_deadline(request, started),
+            cancel=cancel,
+            families=request.families[:1],
         )
         study = None
-        if request.optimize:
-            study = tune_study(request, ctx, parent, deadline=deadline)
-            record_optimization(parent, study)
-        metric = get_metric(request.metric, ctx.data.task)
-        family, params, _ = choose_configuration([baseline], study, metric)
-        reuse = [baseline, *([study.best_outcome] if study and study.best_outcome else [])]
-        finals = train_finals(
-            request, ctx, parent, family=family, params=params, deadline=deadline, reuse=reuse
+        family, params = baseline_configuration(
+            baselines, get_metric(request.metric, ctx.data.task)
         )
-        record_results(parent, metric, [baseline], finals)
-        record_best(parent, study)
+        if request.optimize:
+            tuned = steps.tune(request, ctx, parent, baselines, deadline=deadline, cancel=cancel)
+            study, family, params = tuned.study, tuned.family, tuned.params
+        finals = steps.train_final_models(
+            request,
+            ctx,
+            parent,
+            baselines,
+            study,
+            family=family,
+            params=params,
+            deadline=deadline,
+            cancel=cancel,
+        )
+        steps.close(parent, study)
     except BaseException as exc:
         parent.writer.fail(exc)
         raise
-    parent.writer.finish("FINISHED")
     return study, finals
 
 

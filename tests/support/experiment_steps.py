@@ -11,17 +11,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from tools.experiment import steps
 from tools.experiment.data import load_context
 from tools.experiment.parent import open_parent
 from tools.experiment.request import TuneRequest
-from tools.experiment.results import (
-    choose_configuration,
-    record_best,
-    record_optimization,
-    record_results,
-)
-from tools.experiment.train import baseline_deadline, train_baseline, train_finals
-from tools.experiment.tune import tune_study
+from tools.experiment.results import baseline_configuration
+from tools.experiment.train import baseline_deadline
 from tools.training.metrics import get_metric
 from tools.training.run import TrainOutcome
 from tools.tuning.storage import StudyOutcome
@@ -40,35 +35,40 @@ class Ran:
 
 def run_steps(request: TuneRequest, *, cancel: threading.Event | None = None) -> Ran:
     """Train the first family's baseline, tune (when optimising), train the finals, close."""
+    cancel = cancel or threading.Event()
     started = time.monotonic()
     deadline = started + request.seconds
     ctx = load_context(request)
     parent = open_parent(request, ctx)
     try:
-        baseline = train_baseline(
-            request, ctx, parent, deadline=baseline_deadline(request, started), cancel=cancel
-        )
-        study = None
-        if request.optimize:
-            study = tune_study(request, ctx, parent, deadline=deadline, cancel=cancel)
-            record_optimization(parent, study)
-        metric = get_metric(request.metric, ctx.data.task)
-        family, params, note = choose_configuration([baseline], study, metric)
-        reuse = [baseline, *([study.best_outcome] if study and study.best_outcome else [])]
-        finals = train_finals(
+        (baseline,) = steps.train_baselines(
             request,
             ctx,
             parent,
+            deadline=baseline_deadline(request, started),
+            cancel=cancel,
+            families=request.families[:1],
+        )
+        study, note = None, None
+        family, params = baseline_configuration(
+            [baseline], get_metric(request.metric, ctx.data.task)
+        )
+        if request.optimize:
+            tuned = steps.tune(request, ctx, parent, [baseline], deadline=deadline, cancel=cancel)
+            study, family, params, note = tuned.study, tuned.family, tuned.params, tuned.note
+        finals = steps.train_final_models(
+            request,
+            ctx,
+            parent,
+            [baseline],
+            study,
             family=family,
             params=params,
             deadline=deadline,
             cancel=cancel,
-            reuse=reuse,
         )
-        record_results(parent, metric, [baseline], finals)
-        record_best(parent, study)
+        steps.close(parent, study)
     except BaseException as exc:
         parent.writer.fail(exc)
         raise
-    parent.writer.finish("FINISHED")
     return Ran(parent.run_id, baseline, study, finals, notes=[note] if note else [])

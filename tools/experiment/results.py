@@ -108,3 +108,11 @@ def record_best(parent: ParentRun, study: StudyOutcome | None) -> None:
 
     if study is not None:
         write_best_params(parent.writer, study)
+
+
+def baseline_configuration(
+    baselines: Sequence[TrainOutcome], metric: Metric
+) -> tuple[str, dict[str, Any]]:
+    """Return the best baseline's family and its library defaults: the finals' when untuned."""
+    best = best_outcome(baselines, metric)
+    return best.family, get_trainer(best.family).default_params()

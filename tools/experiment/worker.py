@@ -33,7 +33,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Self
-from urllib.parse import urlsplit
 
 import optuna
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -43,6 +42,7 @@ from tools.errors import InputError
 from tools.experiment.data import load_context
 from tools.experiment.request import TuneRequest
 from tools.experiment.tune import finals_reserve, study_settings
+from tools.tuning.distributed import has_password
 from tools.tuning.shared import SharedStudy, claim_worker_index
 from tools.tuning.storage import StudyOutcome, open_study
 from tools.tuning.study import run_study
@@ -51,14 +51,6 @@ TASK_ENV = "TRIALRUN_WORKER_TASK"
 """The environment variable that carries a worker's task as JSON."""
 
 _TUPLE_FIELDS = ("families", "seeds")
-
-
-def has_password(url: str) -> bool:
-    """Return True when ``url`` holds a password (it must then stay out of job specs)."""
-    try:
-        return urlsplit(url).password is not None
-    except ValueError:
-        return False
 
 
 def worker_seed(seed: int, index: int) -> int:

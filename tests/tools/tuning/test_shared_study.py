@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import optuna
 import pytest
 
-from tools.experiment.worker import WorkerTask, has_password, worker_seed
+from tools.experiment.worker import WorkerTask, worker_seed
+from tools.tuning.distributed import has_password
 from tools.tuning.shared import SharedStudy, TrialBudgetSpent, claim_worker_index
 
 
