@@ -257,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         os.chdir(workdir)
         for name in ("MLFLOW_TRACKING_URI", "TRIALRUN_HOME", "TRIALRUN_CATALOG"):
             os.environ.pop(name, None)
-        from tools.tuning.experiment import TuneRequest, load_context
+        from tools.experiment.data import load_context
+        from tools.experiment.request import TuneRequest
 
         name, version = catalogue(args)
         metric = DATASETS[args.data][1]

@@ -210,8 +210,9 @@ def example_contexts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Data
     """
     from tools.data.catalog import Catalog
     from tools.data.examples import write_examples
+    from tools.experiment.data import load_context
+    from tools.experiment.request import TuneRequest
     from tools.training.metrics import DEFAULT_METRIC
-    from tools.tuning.experiment import TuneRequest, load_context
 
     root = tmp_path_factory.mktemp("examples")
     catalog = Catalog.load(root / "datasets.yaml")

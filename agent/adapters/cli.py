@@ -147,7 +147,7 @@ def reproduce(
     run_id: Annotated[str, typer.Argument(help="A baseline, trial or final run ID.")],
 ) -> int:
     """Train a run again from its record as a new linked run; say whether it is identical."""
-    from tools.tuning.reproduce import reproduce as replay
+    from tools.experiment.reproduce import reproduce as replay
 
     with exit_on_errors():
         result = replay(run_id)

@@ -2,7 +2,7 @@
 
 ``trialrun worker`` is one distributed tuning worker; ``trialrun stage`` trains the baselines or
 the final models of an experiment on a Kubernetes runtime (its task in ``TRIALRUN_STAGE_TASK``,
-see :mod:`tools.tuning.stage`). ``trialrun run`` starts both.
+see :mod:`tools.experiment.stage`). ``trialrun run`` starts both.
 
 The task comes as JSON in ``--task`` or in ``TRIALRUN_WORKER_TASK`` (the way jobs pass it); the
 job id in ``TRIALRUN_JOB_ID`` is recorded on every trial; ``TRIALRUN_WORKER_INDEX``, when an
@@ -37,8 +37,8 @@ T = TypeVar("T")
 def run_worker_command(task_json: str | None = None) -> int:
     """Run one worker to the end and return its exit code."""
     from tools.errors import InputError
+    from tools.experiment.worker import TASK_ENV, WorkerTask, run_worker
     from tools.jobs.kubernetes_manifest import INDEX_ENV
-    from tools.tuning.worker import TASK_ENV, WorkerTask, run_worker
 
     raw = task_json or os.environ.get(TASK_ENV)
     if not raw:
@@ -92,7 +92,7 @@ def run_stage_command() -> int:
     changed after it was catalogued, 6 cancelled, 7 a store that does not answer.
     """
     from tools.errors import InputError
-    from tools.tuning.stage import STAGE_TASK_ENV, StageTask, run_stage
+    from tools.experiment.stage import STAGE_TASK_ENV, StageTask, run_stage
 
     raw = os.environ.get(STAGE_TASK_ENV)
     if not raw:

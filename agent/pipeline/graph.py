@@ -27,11 +27,11 @@ from agent.pipeline.verify import (
 )
 from agent.report.model import Check, Report
 from agent.request import ExperimentRequest
+from tools.experiment import steps
 from tools.jobs.inprocess import InProcessJob
 from tools.jobs.lifecycle import settle
 from tools.jobs.model import JobSpec, JobState
 from tools.stores import TRACKING_LOST
-from tools.tuning.experiment import record_best
 
 
 def verify(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
@@ -87,8 +87,7 @@ def verify(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str,
     if status == "succeeded":
         # Closed only now: a process killed while verifying leaves the parent RUNNING, so the
         # request asked again resumes it instead of counting it done and starting anew.
-        record_best(parent, study)
-        parent.writer.finish("FINISHED")
+        steps.close(parent, study)
     expected = {"succeeded": "FINISHED", "cancelled": "KILLED"}.get(status, "FAILED")
     found, parent_data = check_parent(parent.run_id, expected_status=expected, digest=digest)
     if parent_data is not None:

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
 from urllib.parse import urlsplit
 
 from agent.request import ExperimentRequest, KubernetesTarget
@@ -28,8 +26,8 @@ from tools import settings as paths
 from tools.data.catalog import DatasetEntry, is_url
 from tools.errors import InputError
 from tools.jobs.base import Backend, load_backend
-from tools.jobs.model import ClaimMount, SecretKey
-from tools.tuning.worker import has_password
+from tools.jobs.model import TTL_SECONDS, PodSettings
+from tools.tuning.distributed import has_password
 
 IMAGE_ENV = "TRIALRUN_K8S_IMAGE"
 """The default container image of the pods: trialrun installed (see ``docker/Dockerfile``)."""
@@ -42,35 +40,7 @@ CREDENTIAL_VARIABLES = (
 )
 """MLflow's own credential variables: set here, the pods need them from a Secret too."""
 
-TTL_SECONDS = 3600
-"""Finished Jobs stay at least this long (or the time budget, if longer) for people to inspect."""
-
 _LOCAL_SCHEMES = ("file", "local")
-
-
-@dataclass(frozen=True)
-class PodSettings:
-    """Everything a Job's pods are given besides their command and task."""
-
-    image: str
-    env: dict[str, str]
-    secret_env: dict[str, SecretKey] = field(default_factory=dict)
-    secret_env_from: list[str] = field(default_factory=list)
-    claims: list[ClaimMount] = field(default_factory=list)
-    service_account: str | None = None
-    memory_mib: int = 2048
-    ttl_seconds: int = TTL_SECONDS
-
-    def job_fields(self) -> dict[str, Any]:
-        """Return the :class:`~tools.jobs.model.JobSpec` fields these settings fill."""
-        return {
-            "image": self.image,
-            "secret_env": self.secret_env,
-            "secret_env_from": self.secret_env_from,
-            "claims": self.claims,
-            "service_account": self.service_account,
-            "ttl_seconds": self.ttl_seconds,
-        }
 
 
 def target(request: ExperimentRequest) -> KubernetesTarget:

@@ -16,17 +16,22 @@ from langgraph.runtime import Runtime
 
 from agent import approval
 from agent.deploy import add_refusals, data_refusals
-from agent.pipeline import distributed, stage_jobs
+from agent.pipeline import distributed
 from agent.pipeline.events import BudgetStarted, StageStarted, StepFailed, TrialFinished
 from agent.pipeline.state import PipelineContext, PipelineState
 from agent.report.model import Failure
 from agent.request import ExperimentRequest
 from tools.errors import Cancelled, PolicyError
+from tools.experiment import steps
+from tools.experiment.data import load_context
+from tools.experiment.parent import open_parent
+from tools.experiment.request import TuneRequest
+from tools.experiment.results import baseline_configuration
+from tools.experiment.train import baseline_deadline
 from tools.stores import store_failure
 from tools.tracking.runs import unclosed_runs
-from tools.training import get_trainer
 from tools.training.metrics import get_metric
-from tools.tuning import experiment as steps
+from tools.tuning.distributed import label_own_job, run_labels
 
 LOST = "Unreachable"
 """A failure's ``error_type`` when a store (tracking, Optuna) stopped answering during the run."""
@@ -93,9 +98,9 @@ def failure_message(lost: str, unclosed: list[str]) -> str:
     )
 
 
-def tune_request(request: ExperimentRequest) -> steps.TuneRequest:
+def tune_request(request: ExperimentRequest) -> TuneRequest:
     """Translate the experiment request into the tools' tuning request."""
-    return steps.TuneRequest(
+    return TuneRequest(
         dataset=request.dataset,
         version=request.version,
         metric=request.metric,
@@ -127,7 +132,7 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
     runtime.context.emit(
         StageStarted(name="validate data", detail=f"{request.dataset}@{request.version}")
     )
-    ctx = steps.load_context(treq)
+    ctx = load_context(treq)
     columns = [*ctx.data.feature_names, ctx.entry.target, *ctx.data.dropped]
     add_refusals(
         runtime.context.refusals, data_refusals(ctx.entry.ref, ctx.entry.description, columns)
@@ -135,10 +140,10 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
     distributed.check_data(request, ctx.entry)
     job_id = runtime.context.job_id
     extra = {"trialrun.job_id": job_id} if job_id else {}
-    parent = steps.open_parent(treq, ctx, extra_tags=extra)
+    parent = open_parent(treq, ctx, extra_tags=extra)
     if job_id:
         study = parent.study_name if request.optimize else None
-        distributed.label_own_job(job_id, distributed.run_labels(parent, study=study))
+        label_own_job(job_id, run_labels(parent.run_id, study=study))
     # The compute budget starts now: loading data and opening the store are not training time.
     runtime.context.started = time.monotonic()
     runtime.context.deadline = runtime.context.started + request.budget.seconds
@@ -156,112 +161,71 @@ def validate_data(state: PipelineState, runtime: Runtime[PipelineContext]) -> di
 @guarded("baseline")
 def baseline(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
     """Train each requested family with its library defaults (a Job on Kubernetes)."""
-    treq, context = state["tune_request"], runtime.context
-    end = steps.baseline_deadline(treq, context.started)
-    if state["request"].namespace is not None:
+    request, treq, context = state["request"], state["tune_request"], runtime.context
+    jobs = distributed.job_runtime(request, context) if request.namespace is not None else None
+    if jobs is not None:
         context.emit(
             StageStarted(name="baseline", detail=f"{', '.join(treq.families)} (Kubernetes)")
         )
-        outcomes = stage_jobs.train_as_job(
-            "baseline",
-            state["request"],
-            treq,
-            state["data"],
-            state["parent"],
-            context,
-            deadline=end,
-        )
-    else:
-        outcomes = []
-        for index, family in enumerate(treq.families):
-            context.emit(StageStarted(name="baseline", detail=family))
-            share = time.monotonic() + (end - time.monotonic()) / (len(treq.families) - index)
-            outcomes.append(
-                steps.train_baseline(
-                    treq,
-                    state["data"],
-                    state["parent"],
-                    family=family,
-                    deadline=share,
-                    cancel=context.cancel,
-                )
-            )
-    best = steps.best_outcome(outcomes, get_metric(treq.metric, state["data"].data.task))
-    return {
-        "baselines": outcomes,
-        "family": best.family,
-        "params": get_trainer(best.family).default_params(),
-    }
+    outcomes = steps.train_baselines(
+        treq,
+        state["data"],
+        state["parent"],
+        deadline=baseline_deadline(treq, context.started),
+        cancel=context.cancel,
+        jobs=jobs,
+        on_family=lambda family: context.emit(StageStarted(name="baseline", detail=family)),
+    )
+    metric = get_metric(treq.metric, state["data"].data.task)
+    family, params = baseline_configuration(outcomes, metric)
+    return {"baselines": outcomes, "family": family, "params": params}
 
 
 @guarded("tune")
 def tune(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
     """Run the Optuna study; its best configuration replaces the baseline's for the finals."""
-    context = runtime.context
-    context.emit(StageStarted(name="tune", detail=f"{state['request'].budget.trials} trials"))
+    request, context = state["request"], runtime.context
+    context.emit(StageStarted(name="tune", detail=f"{request.budget.trials} trials"))
 
     def on_trial(trial: Any) -> None:
         context.emit(TrialFinished(number=trial.number, state=trial.state.name, value=trial.value))
 
-    if distributed.is_distributed(state["request"]):
-        study = distributed.tune_distributed(
-            state["request"],
-            state["tune_request"],
-            state["data"],
-            state["parent"],
-            context,
-            on_trial=on_trial,
-        )
-    else:
-        study = steps.tune_study(
-            state["tune_request"],
-            state["data"],
-            state["parent"],
-            deadline=context.deadline,
-            cancel=context.cancel,
-            on_trial=on_trial,
-        )
-    steps.record_optimization(state["parent"], study)
-    if context.cancel.is_set():
-        raise Cancelled("tuning cancelled")
-    metric = get_metric(state["tune_request"].metric, state["data"].data.task)
-    family, params, note = steps.choose_configuration(state["baselines"], study, metric)
-    return {"study": study, "family": family, "params": params, "notes": [note] if note else []}
+    tuned = steps.tune(
+        state["tune_request"],
+        state["data"],
+        state["parent"],
+        state["baselines"],
+        deadline=context.deadline,
+        cancel=context.cancel,
+        workers=distributed.job_runtime(request, context)
+        if distributed.is_distributed(request)
+        else None,
+        on_trial=on_trial,
+    )
+    return {
+        "study": tuned.study,
+        "family": tuned.family,
+        "params": tuned.params,
+        "notes": [tuned.note] if tuned.note else [],
+    }
 
 
 @guarded("final_training")
 def final_training(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
     """Train the chosen configuration once per seed (a Job on Kubernetes)."""
-    context = runtime.context
-    context.emit(StageStarted(name="final training", detail=f"seeds {state['request'].seeds}"))
-    study = state.get("study")
-    if state["request"].namespace is not None:
-        finals = stage_jobs.train_as_job(
-            "final",
-            state["request"],
-            state["tune_request"],
-            state["data"],
-            state["parent"],
-            context,
-            deadline=context.deadline,
-            family=state["family"],
-            params=state["params"],
-        )
-    else:
-        finals = steps.train_finals(
-            state["tune_request"],
-            state["data"],
-            state["parent"],
-            family=state["family"],
-            params=state["params"],
-            deadline=context.deadline,
-            cancel=context.cancel,
-            reuse=[
-                *state.get("baselines", []),
-                *([study.best_outcome] if study and study.best_outcome else []),
-            ],
-        )
-    metric = get_metric(state["tune_request"].metric, state["data"].data.task)
-    steps.record_results(state["parent"], metric, state.get("baselines", []), finals)
+    request, context = state["request"], runtime.context
+    context.emit(StageStarted(name="final training", detail=f"seeds {request.seeds}"))
+    finals = steps.train_final_models(
+        state["tune_request"],
+        state["data"],
+        state["parent"],
+        state.get("baselines", []),
+        state.get("study"),
+        family=state["family"],
+        params=state["params"],
+        deadline=context.deadline,
+        cancel=context.cancel,
+        jobs=distributed.job_runtime(request, context) if request.namespace is not None else None,
+    )
     # verify closes the parent once it has read everything back.
     return {"finals": finals, "status": "succeeded"}

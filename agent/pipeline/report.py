@@ -22,9 +22,9 @@ from agent.report.model import (
 )
 from agent.request import REQUIRED_FIELDS, ExperimentRequest
 from tools import settings
+from tools.experiment.results import BEST_DEFINITION
 from tools.tracking.links import ui_link
 from tools.training.run import TrainOutcome
-from tools.tuning.experiment import BEST_DEFINITION
 from tools.tuning.rollback import command as rollback_command
 
 

@@ -12,10 +12,11 @@ from typing import Annotated, Any, TypedDict
 from agent.pipeline.events import ProgressEvent, ProgressFn
 from agent.report.model import Check, Failure, Report, Source, Status
 from agent.request import ExperimentRequest
+from tools.experiment.parent import ParentRun
+from tools.experiment.request import TuneRequest
 from tools.jobs.base import Backend
 from tools.training.run import DataContext, TrainOutcome
-from tools.tuning.experiment import ParentRun, TuneRequest
-from tools.tuning.study import StudyOutcome
+from tools.tuning.storage import StudyOutcome
 
 
 def _progress_file_from_env() -> Path | None:

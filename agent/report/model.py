@@ -123,7 +123,7 @@ class Summary(_Section):
 
     ``*_value`` are validation scores, which chose the configuration; ``*_test_value`` are scores
     on the test share no step of the search saw, the estimate of how the model does on new rows.
-    Best is :data:`tools.tuning.experiment.BEST_DEFINITION`: the chosen configuration's mean over
+    Best is :data:`tools.experiment.results.BEST_DEFINITION`: the chosen configuration's mean over
     its final runs; ``best_run_id`` is its first seed's final run.
     """
 

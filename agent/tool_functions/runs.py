@@ -127,7 +127,7 @@ def reproduce_run(run_id: str) -> str:
     Args:
         run_id: MLflow run ID of the run to replay.
     """
-    from tools.tuning.reproduce import reproduce
+    from tools.experiment.reproduce import reproduce
 
     replay = reproduce(run_id)
     return result(

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 
+from experiment_steps import run_steps
+
 from agent.context import AgentContext
 from agent.conversation import Conversation
-from tools.tuning.experiment import TuneRequest, tune
+from tools.experiment.request import TuneRequest
 
 
 def test_reproduce_run_in_a_conversation_answers_identical(
     person, examples_catalog, tracking_store, tracked
 ):
-    result = tune(
+    result = run_steps(
         TuneRequest(dataset="wine", version="v1", metric="log_loss", optimize=False, max_rounds=30)
     )
     final = result.finals[0].output.mlflow_run_id

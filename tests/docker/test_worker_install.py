@@ -27,9 +27,9 @@ from packaging.utils import canonicalize_name
 from tools import settings
 from tools.data.catalog import Catalog
 from tools.data.load import load_curated
+from tools.experiment.request import TuneRequest
+from tools.experiment.worker import TASK_ENV, WorkerTask
 from tools.tracking.runs import RunWriter, ensure_experiment
-from tools.tuning.experiment import TuneRequest
-from tools.tuning.worker import TASK_ENV, WorkerTask
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"

@@ -3,7 +3,7 @@
 The Job is an Indexed Job (``completionMode: Indexed``, Kubernetes 1.21 and later): each pod
 learns its index from the annotation the Job controller sets, as ``TRIALRUN_WORKER_INDEX``. A
 server older than 1.21 drops the field and sets no annotation; the variable is then empty and
-a worker claims an index from the study instead (see :mod:`tools.tuning.worker`). Nothing newer
+a worker claims an index from the study instead (see :mod:`tools.experiment.worker`). Nothing newer
 than 1.21 is used (no ``podFailurePolicy``, ``backoffLimitPerIndex`` or ``successPolicy``).
 
 Credentials never appear in the manifest: the spec's Secret references become

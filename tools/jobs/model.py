@@ -8,6 +8,7 @@ a new record through :meth:`Job.transition`, which refuses an illegal move.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -155,3 +156,32 @@ class Job(BaseModel):
         if state.finished and self.finished_at is None:
             stamp["finished_at"] = _now()
         return self.model_copy(update={"state": state, **stamp, **changes})
+
+
+TTL_SECONDS = 3600
+"""Finished Jobs stay at least this long (or the time budget, if longer) for people to inspect."""
+
+
+@dataclass(frozen=True)
+class PodSettings:
+    """Everything a Job's pods are given besides their command and task."""
+
+    image: str
+    env: dict[str, str]
+    secret_env: dict[str, SecretKey] = field(default_factory=dict)
+    secret_env_from: list[str] = field(default_factory=list)
+    claims: list[ClaimMount] = field(default_factory=list)
+    service_account: str | None = None
+    memory_mib: int = 2048
+    ttl_seconds: int = TTL_SECONDS
+
+    def job_fields(self) -> dict[str, Any]:
+        """Return the :class:`~tools.jobs.model.JobSpec` fields these settings fill."""
+        return {
+            "image": self.image,
+            "secret_env": self.secret_env,
+            "secret_env_from": self.secret_env_from,
+            "claims": self.claims,
+            "service_account": self.service_account,
+            "ttl_seconds": self.ttl_seconds,
+        }

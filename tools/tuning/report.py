@@ -9,7 +9,7 @@ from typing import Any
 import optuna
 
 from tools.tracking.runs import RunWriter, scratch_dir
-from tools.tuning.study import StudyOutcome
+from tools.tuning.storage import StudyOutcome
 
 
 def write_study_artifacts(writer: RunWriter, outcome: StudyOutcome) -> None:

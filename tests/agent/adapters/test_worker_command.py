@@ -15,10 +15,10 @@ from mlflow import MlflowClient
 from agent.adapters.cli import main
 from agent.adapters.exit_codes import ExitCode
 from tools import settings
+from tools.experiment.request import TuneRequest
+from tools.experiment.worker import TASK_ENV, WorkerTask
 from tools.jobs.reconcile import TRIAL_JOB_ATTR
 from tools.tracking.runs import RunWriter, ensure_experiment
-from tools.tuning.experiment import TuneRequest
-from tools.tuning.worker import TASK_ENV, WorkerTask
 
 
 def test_a_worker_without_a_valid_task_is_a_usage_error(capsys):

@@ -200,7 +200,10 @@ def test_verification_fails_a_final_model_whose_served_score_is_not_the_recorded
     examples_catalog, tracking_store
 ):
     from agent.pipeline.verify import check_model_serves
-    from tools.tuning.experiment import TuneRequest, load_context, open_parent, train_finals
+    from tools.experiment.data import load_context
+    from tools.experiment.parent import open_parent
+    from tools.experiment.request import TuneRequest
+    from tools.experiment.train import train_finals
 
     treq = TuneRequest(dataset="breast_cancer", version="v1", metric="roc_auc", max_rounds=20)
     ctx = load_context(treq)

@@ -34,9 +34,9 @@ from agent.report.model import (
     Summary,
     Verification,
 )
+from tools.experiment.results import BEST_DEFINITION
 from tools.tracking.links import ui_link
 from tools.training.run import ModelTrainerOutput
-from tools.tuning.experiment import BEST_DEFINITION
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 

@@ -14,7 +14,8 @@ from agent.adapters.cli import main
 from agent.adapters.exit_codes import ExitCode
 from tools.data.catalog import Catalog
 from tools.errors import InputError
-from tools.tuning.experiment import TuneRequest, load_context
+from tools.experiment.data import load_context
+from tools.experiment.request import TuneRequest
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from mlflow import MlflowClient
 
+from tools.experiment.request import TuneRequest
 from tools.tracking.runs import ensure_experiment
 from tools.training.metrics import get_metric
 from tools.training.run import DataContext, TrainOptions, train_tracked
-from tools.tuning.experiment import TuneRequest
 
 
 def final_run(ctx: DataContext, metric: str, experiment: str) -> str:

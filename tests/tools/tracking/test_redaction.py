@@ -10,19 +10,16 @@ from mlflow import MlflowClient
 from tools import settings
 from tools.data.catalog import Catalog
 from tools.data.curate import add_dataset
+from tools.experiment.data import load_context
+from tools.experiment.parent import open_parent
+from tools.experiment.request import TuneRequest
+from tools.experiment.results import record_optimization
+from tools.experiment.train import train_baseline, train_finals
+from tools.experiment.tune import tune_study
 from tools.redact import REDACTED, find_secrets, redact, redact_mapping
 from tools.tracking.runs import RunWriter, ensure_experiment
 from tools.training.metrics import get_metric
 from tools.training.run import train_tracked
-from tools.tuning.experiment import (
-    TuneRequest,
-    load_context,
-    open_parent,
-    record_optimization,
-    train_baseline,
-    train_finals,
-    tune_study,
-)
 
 OPENAI_KEY = "sk-proj-" + "Qz7xK2mV9pL4" * 3
 SLACK_TOKEN = "xoxb-2718281828-3141592653-Zx9Qw8Er7Ty6"

@@ -23,12 +23,13 @@ from mlflow import MlflowClient
 
 from tools.data.catalog import Catalog
 from tools.data.curate import add_dataset
+from tools.experiment.data import load_context
+from tools.experiment.request import TuneRequest
 from tools.tracking.models import Member, log_model, served_predictions
 from tools.tracking.runs import RunWriter, ensure_experiment
 from tools.training import get_trainer
 from tools.training.metrics import get_metric, score
 from tools.training.run import DataContext, TrainOptions, TrainOutcome, train_tracked
-from tools.tuning.experiment import TuneRequest, load_context
 
 REPO = Path(__file__).resolve().parents[3]
 DATA_DIRS = [REPO.parent / "shared" / "datasets", REPO.parent / "shared" / "datasets-suite"]

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import optuna
 import pytest
 
+from tools.experiment.worker import WorkerTask, worker_seed
+from tools.tuning.distributed import has_password
 from tools.tuning.shared import SharedStudy, TrialBudgetSpent, claim_worker_index
-from tools.tuning.worker import WorkerTask, has_password, worker_seed
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -98,7 +99,7 @@ def test_workers_of_one_launch_claim_distinct_indices_and_so_distinct_sampler_se
 
 
 def test_a_storage_password_never_travels_in_the_worker_task():
-    from tools.tuning.experiment import TuneRequest
+    from tools.experiment.request import TuneRequest
 
     secret = "postgresql+psycopg2://optuna:s3cret@db:5432/optuna"
     task = WorkerTask.for_request(

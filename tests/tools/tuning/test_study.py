@@ -16,7 +16,8 @@ from tools.tracking.runs import RunWriter, ensure_experiment
 from tools.training.metrics import get_metric
 from tools.training.run import DataContext
 from tools.tuning.space import starting_points
-from tools.tuning.study import StudySettings, run_study
+from tools.tuning.storage import StudySettings
+from tools.tuning.study import run_study
 
 
 def study_settings(ctx: DataContext, **fields: object) -> StudySettings:

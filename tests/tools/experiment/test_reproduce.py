@@ -81,7 +81,7 @@ def test_replays_are_refused_when_data_or_libraries_changed(
     # A fake of the one thing a test cannot change: the installed version of a library.
     with monkeypatch.context() as patch:
         installed = {**library_versions(), "numpy": "0.0.1"}
-        patch.setattr("tools.tuning.reproduce.library_versions", lambda: installed)
+        patch.setattr("tools.experiment.reproduce.library_versions", lambda: installed)
         assert main(["reproduce", experiment["trial"]]) == ExitCode.REFUSED
     err = capsys.readouterr().err
     assert f"numpy {library_versions()['numpy']} recorded, 0.0.1 installed" in err

@@ -11,9 +11,9 @@ import pytest
 from tools import settings
 from tools.data.catalog import Catalog, DigestMismatch
 from tools.data.load import load_curated
+from tools.experiment.request import TuneRequest
+from tools.experiment.worker import WorkerTask, run_worker, worker_seed
 from tools.tracking.runs import RunWriter, ensure_experiment
-from tools.tuning.experiment import TuneRequest
-from tools.tuning.worker import WorkerTask, run_worker, worker_seed
 
 
 def _task(examples_catalog: Catalog) -> WorkerTask:

@@ -20,12 +20,13 @@ from typing import Any
 
 from tools import settings
 from tools.errors import InputError, PolicyError
+from tools.experiment.data import load_context
+from tools.experiment.request import TuneRequest
 from tools.tracking.context import git_state, library_versions
 from tools.tracking.runs import client
 from tools.training.device import choose_device
 from tools.training.metrics import get_metric
 from tools.training.run import TrainOptions, train_tracked
-from tools.tuning.experiment import TuneRequest, load_context
 
 REPLAYABLE_ROLES = ("baseline", "trial", "final", "reproduction")
 RECORD_PARAMS = (

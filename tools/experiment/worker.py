@@ -33,29 +33,24 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Self
-from urllib.parse import urlsplit
 
 import optuna
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tools.data.catalog import Catalog, DatasetEntry
 from tools.errors import InputError
-from tools.tuning.experiment import TuneRequest, finals_reserve, load_context, study_settings
+from tools.experiment.data import load_context
+from tools.experiment.request import TuneRequest
+from tools.experiment.tune import finals_reserve, study_settings
+from tools.tuning.distributed import has_password
 from tools.tuning.shared import SharedStudy, claim_worker_index
-from tools.tuning.study import StudyOutcome, open_study, run_study
+from tools.tuning.storage import StudyOutcome, open_study
+from tools.tuning.study import run_study
 
 TASK_ENV = "TRIALRUN_WORKER_TASK"
 """The environment variable that carries a worker's task as JSON."""
 
 _TUPLE_FIELDS = ("families", "seeds")
-
-
-def has_password(url: str) -> bool:
-    """Return True when ``url`` holds a password (it must then stay out of job specs)."""
-    try:
-        return urlsplit(url).password is not None
-    except ValueError:
-        return False
 
 
 def worker_seed(seed: int, index: int) -> int:
@@ -74,7 +69,7 @@ class JobTask(BaseModel):
     """What a job that ``trialrun run`` starts is told: the tuning request's fields, and more.
 
     Attributes:
-        request: The tuning request's fields (:class:`~tools.tuning.experiment.TuneRequest`);
+        request: The tuning request's fields (:class:`~tools.experiment.request.TuneRequest`);
             a storage URL holding a password is left out (the job has it from a Secret).
     """
 
@@ -132,7 +127,7 @@ class WorkerTask(JobTask):
     """What every worker of one launch is told.
 
     Attributes:
-        request: The tuning request's fields (:class:`~tools.tuning.experiment.TuneRequest`).
+        request: The tuning request's fields (:class:`~tools.experiment.request.TuneRequest`).
         study_name: The study the coordinator opened.
         experiment_id: The MLflow experiment of the trial runs.
         parent_run_id: The parent run every trial run is a child of.

@@ -16,15 +16,17 @@ from typing import Any
 
 import optuna
 import pytest
+from experiment_steps import run_steps
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
 from tools import settings
 from tools.data.catalog import Catalog
+from tools.experiment.request import TuneRequest
 from tools.training import get_trainer
-from tools.tuning.experiment import TuneRequest, tune
 
 FINISHED_STATES = ("COMPLETE", "PRUNED")
+SUPPORT = Path(__file__).resolve().parents[2] / "support"
 
 
 def cancer_request(**fields: Any) -> TuneRequest:
@@ -78,7 +80,7 @@ def test_tune_builds_one_parent_whose_children_are_the_baseline_every_trial_and_
     # of the first ten trials, so every trial state is covered.
     request = cancer_request(trials=10, seconds=120, seeds=(3, 4), early_stopping_rounds=100)
 
-    result = tune(request)
+    result = run_steps(request)
 
     client = MlflowClient(tracking_store)
     runs = experiment_runs(client, request)
@@ -180,7 +182,7 @@ def test_tune_ends_within_its_time_budget_plus_five_percent(
     request = cancer_request(trials=10_000, seconds=8, max_rounds=2000, early_stopping_rounds=50)
 
     started = time.monotonic()
-    result = tune(request)
+    result = run_steps(request)
     wall = time.monotonic() - started
 
     assert wall <= request.seconds * 1.05
@@ -213,8 +215,11 @@ def test_a_tune_killed_mid_study_resumes_without_repeating_finished_trials(
     request = cancer_request(trials=8, seconds=300, families=("lightgbm",))
     script = textwrap.dedent(
         f"""
-        from tools.tuning.experiment import TuneRequest, tune
-        tune(TuneRequest(**{request.__dict__!r}))
+        import sys
+        sys.path.insert(0, {str(SUPPORT)!r})
+        from experiment_steps import run_steps
+        from tools.experiment.request import TuneRequest
+        run_steps(TuneRequest(**{request.__dict__!r}))
         """
     )
     crashed = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path)
@@ -239,7 +244,7 @@ def test_a_tune_killed_mid_study_resumes_without_repeating_finished_trials(
         if t.state.name in FINISHED_STATES
     }
 
-    result = tune(request)
+    result = run_steps(request)
 
     assert result.parent_run_id == crashed_parent.info.run_id
     assert result.study is not None and result.study.study_name == study_name
@@ -281,7 +286,7 @@ def test_when_no_trial_beats_the_baseline_the_finals_keep_the_baseline_configura
         max_rounds=10,
     )
 
-    result = tune(request)
+    result = run_steps(request)
 
     assert result.study is not None and result.study.best_value is not None
     assert result.baseline.fit.valid_score < result.study.best_value
@@ -296,12 +301,13 @@ def test_no_step_of_the_search_reads_the_test_share(
 ) -> None:
     import dataclasses
 
+    import experiment_steps
     import numpy as np
 
-    from tools.tuning import experiment
+    from tools.experiment.data import load_context
 
     request = cancer_request(trials=8, seconds=600, seeds=(0, 1))
-    honest = experiment.load_context(request)
+    honest = load_context(request)
     # The same split, but test rows that are noise with shuffled labels: if any trial, early
     # stopping, pruning or the choice of the final read them, some validation number would move.
     rng = np.random.default_rng(5)
@@ -315,7 +321,7 @@ def test_no_step_of_the_search_reads_the_test_share(
     )
     assert len(honest.split.y_test) == 86  # 15 % of 569 rows
 
-    def validation_numbers(result: experiment.TuneResult) -> dict[str, Any]:
+    def validation_numbers(result: experiment_steps.Ran) -> dict[str, Any]:
         assert result.study is not None
         trials = study_trials(result.study.study_name)
         return {
@@ -324,9 +330,9 @@ def test_no_step_of_the_search_reads_the_test_share(
             "finals": [(f.family, f.fit.valid_score, f.fit.best_iteration) for f in result.finals],
         }
 
-    first = tune(request)
-    monkeypatch.setattr(experiment, "load_context", lambda _: scrambled)
-    second = tune(dataclasses.replace(request, experiment="scrambled-test-share"))
+    first = run_steps(request)
+    monkeypatch.setattr(experiment_steps, "load_context", lambda _: scrambled)
+    second = run_steps(dataclasses.replace(request, experiment="scrambled-test-share"))
 
     assert validation_numbers(second) == validation_numbers(first)
     assert len(validation_numbers(first)["trials"]) == 8
@@ -353,7 +359,7 @@ def test_the_metric_decides_what_a_whole_number_target_is(
     import pandas as pd
 
     from tools.data.curate import add_dataset
-    from tools.tuning.experiment import load_context
+    from tools.experiment.data import load_context
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=40 * classes), "z": rng.normal(size=40 * classes)})

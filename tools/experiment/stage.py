@@ -1,7 +1,7 @@
 """A training stage run as a job of its own: the baselines, or the final models.
 
 On a Kubernetes runtime the submitting process opens the parent run and the study, and the
-models train in pods: the tuning trials (:mod:`tools.tuning.worker`), and here the baselines
+models train in pods: the tuning trials (:mod:`tools.experiment.worker`), and here the baselines
 and the final models. A :class:`StageTask` tells the pod what to train; the pod trains it under
 the parent run exactly as the pipeline would in its own process (each run tagged with the job
 it ran in, ``trialrun.job_id``), and the submitter reads the outcomes back from MLflow with
@@ -24,17 +24,14 @@ from pydantic import Field
 
 from tools.data.catalog import Catalog, DatasetEntry
 from tools.errors import InputError, TrialrunError
+from tools.experiment.data import load_context
+from tools.experiment.parent import ParentRun
+from tools.experiment.train import train_baseline, train_finals
+from tools.experiment.worker import JobTask
 from tools.tracking.runs import RunWriter, client
 from tools.tracking.settle import RUN_JOB_TAG
 from tools.training.base import FitResult
 from tools.training.run import ModelTrainerOutput, TrainOutcome
-from tools.tuning.experiment import (
-    ParentRun,
-    load_context,
-    train_baseline,
-    train_finals,
-)
-from tools.tuning.worker import JobTask
 
 STAGE_TASK_ENV = "TRIALRUN_STAGE_TASK"
 """The environment variable that carries a stage job's task as JSON."""
@@ -49,7 +46,7 @@ class StageTask(JobTask):
     Attributes:
         kind: ``baseline`` (each family with its library defaults) or ``final`` (the chosen
             configuration once per seed).
-        request: The tuning request's fields (:class:`~tools.tuning.experiment.TuneRequest`).
+        request: The tuning request's fields (:class:`~tools.experiment.request.TuneRequest`).
         experiment_id: The MLflow experiment.
         parent_run_id: The parent run the models' runs are children of.
         dataset: The dataset's catalog entry, its location resolved.
