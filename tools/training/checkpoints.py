@@ -3,12 +3,19 @@
 A checkpoint is the model's bytes plus the training state needed to continue exactly where it
 stopped: rounds done, early-stopping state and the metric curves so far. A fingerprint of the run's
 inputs (data digest, parameters, seed) guards against resuming someone else's checkpoint.
+
+Runs with the same inputs share a folder (identical requests in two Slack threads, say), so every
+read and write of a folder holds an exclusive ``flock`` on it: two runs saving the same round at
+once would otherwise rename one's half-written checkpoint from under the other.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -57,39 +64,59 @@ class CheckpointStore:
         """Write a checkpoint atomically, then prune to the last ``keep``."""
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"round-{state.rounds:06d}"
-        tmp = path.with_suffix(".tmp")
-        tmp.mkdir(exist_ok=True)
-        (tmp / "model.bin").write_bytes(model)
-        meta = {"fingerprint": self.fingerprint, "state": asdict(state)}
-        (tmp / "state.json").write_text(json.dumps(meta))
-        if path.exists():
-            # Another run's checkpoint at the same round (never resumed here): replace it.
-            _remove(path)
-        os.replace(tmp, path)
-        if best_model is not None:
-            _atomic_write(self.directory / "best.bin", best_model)
-        self._prune()
+        with self._locked():
+            tmp = path.with_suffix(".tmp")
+            tmp.mkdir(exist_ok=True)
+            (tmp / "model.bin").write_bytes(model)
+            meta = {"fingerprint": self.fingerprint, "state": asdict(state)}
+            (tmp / "state.json").write_text(json.dumps(meta))
+            if path.exists():
+                # Another run's checkpoint at the same round (never resumed here): replace it.
+                _remove(path)
+            os.replace(tmp, path)
+            if best_model is not None:
+                _atomic_write(self.directory / "best.bin", best_model)
+            self._prune()
         return path
 
     def latest(self) -> Checkpoint | None:
         """Return the newest checkpoint with this run's fingerprint, or None."""
-        for path in reversed(self._paths()):
-            meta = json.loads((path / "state.json").read_text())
-            if meta.get("fingerprint") != self.fingerprint:
-                continue
-            return Checkpoint((path / "model.bin").read_bytes(), TrainingState(**meta["state"]))
+        if not self.directory.exists():
+            return None
+        with self._locked():
+            for path in reversed(self._paths()):
+                meta = json.loads((path / "state.json").read_text())
+                if meta.get("fingerprint") != self.fingerprint:
+                    continue
+                return Checkpoint((path / "model.bin").read_bytes(), TrainingState(**meta["state"]))
         return None
 
     def best(self) -> bytes | None:
         """Return the best model saved so far, or None."""
         path = self.directory / "best.bin"
-        return path.read_bytes() if path.exists() else None
+        if not self.directory.exists():
+            return None
+        with self._locked():
+            return path.read_bytes() if path.exists() else None
 
     def clear(self) -> None:
         """Delete every checkpoint of this run (after it finished)."""
-        for path in self._paths():
-            _remove(path)
-        (self.directory / "best.bin").unlink(missing_ok=True)
+        if not self.directory.exists():
+            return
+        with self._locked():
+            for path in self._paths():
+                _remove(path)
+            (self.directory / "best.bin").unlink(missing_ok=True)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        # A new descriptor per holder, so the lock excludes this process's other threads too.
+        descriptor = os.open(self.directory, os.O_RDONLY)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # closing releases the lock
 
     def _paths(self) -> list[Path]:
         if not self.directory.exists():
