@@ -11,34 +11,11 @@ import math
 from typing import Any
 
 from agent.report.model import Check
-from tools.stores import store_failure
 from tools.tracking.context import NOT_A_CHECKOUT
-from tools.tracking.runs import client
+from tools.tracking.readback import read_run, trial_run_states
 from tools.training.run import DataContext, TrainOutcome
 
 RUN_PARAMS = ("family", "seed", "metric", "task")
-MAX_TRIAL_RUNS = 5000
-
-
-def read_run(run_id: str) -> tuple[dict[str, Any] | None, str]:
-    """Return a run as plain data (status, params, metrics, tags, dataset inputs), or an error."""
-    try:
-        run = client().get_run(run_id)
-    except Exception as exc:  # a missing run and an unreachable server both fail the check
-        return None, store_failure(exc) or f"{type(exc).__name__}: {exc}"
-    inputs = run.inputs.dataset_inputs if run.inputs else []
-    return (
-        {
-            "run_id": run_id,
-            "name": run.info.run_name,
-            "status": run.info.status,
-            "params": dict(run.data.params),
-            "metrics": dict(run.data.metrics),
-            "tags": dict(run.data.tags),
-            "datasets": [{"name": d.dataset.name, "digest": d.dataset.digest} for d in inputs],
-        },
-        "",
-    )
 
 
 def check_training_run(
@@ -149,19 +126,7 @@ def check_trials(
     experiment_id: str, parent_run_id: str, trial_counts: dict[str, int]
 ) -> list[Check]:
     """Check that every Optuna trial has a child run whose state matches."""
-    runs = client().search_runs(
-        [experiment_id],
-        filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and tags.`trialrun.role` = 'trial'",
-        max_results=MAX_TRIAL_RUNS,
-    )
-    states: dict[str, int] = {}
-    running = 0
-    for run in runs:
-        state = run.data.tags.get("trialrun.trial_state") or (
-            "FAIL" if run.info.status in ("FAILED", "KILLED") else run.info.status
-        )
-        states[state] = states.get(state, 0) + 1
-        running += run.info.status == "RUNNING"
+    states, running = trial_run_states(experiment_id, parent_run_id)
     expected = {k: v for k, v in trial_counts.items() if k in ("COMPLETE", "PRUNED", "FAIL")}
     found = {k: states.get(k, 0) for k in expected}
     return [
