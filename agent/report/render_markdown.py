@@ -7,25 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from agent.report import wording
 from agent.report.model import Report
 from agent.report.values import clean, status_label
-from agent.report.wording import (
-    NOTHING,
-    SECTIONS,
-    Facts,
-    alerts,
-    change_row,
-    check_row,
-    checks_headline,
-    has_results,
-    input_rows,
-    output_rows,
-    plan_facts,
-    plan_is_empty,
-    rollback_cancelled,
-    seed_rows,
-    summary_facts,
-)
 
 
 def render_markdown(report: Report) -> str:
@@ -38,8 +22,8 @@ def render_markdown(report: Report) -> str:
     """
     parts = [f"# {clean(report.title)} — {status_label(report.status)}", *_attention(report)]
     bodies = (_plan(report), _changes(report), _verification(report), _rollback(report))
-    for title, body in zip(SECTIONS, (*bodies, _summary(report)), strict=True):
-        parts += [f"## {title}", body or NOTHING[title]]
+    for title, body in zip(wording.SECTIONS, (*bodies, _summary(report)), strict=True):
+        parts += [f"## {title}", body or wording.NOTHING[title]]
     return "\n\n".join(parts) + "\n"
 
 
@@ -57,13 +41,13 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
-def _facts(facts: Facts) -> str:
+def _facts(facts: wording.Facts) -> str:
     return "\n".join(f"- **{label}:** {value}" for label, value in facts)
 
 
 def _attention(report: Report) -> list[str]:
     blocks = []
-    for alert in alerts(report):
+    for alert in wording.alerts(report):
         match alert.kind:
             case "failed" | "cancelled":
                 blocks.append(f"> **{alert.title}:** {alert.message}")
@@ -81,14 +65,14 @@ def _quoted_list(items: tuple[str, ...]) -> str:
 
 def _plan(report: Report) -> str:
     plan = report.plan
-    if plan_is_empty(plan):
+    if wording.plan_is_empty(plan):
         return ""
     parts = []
     if plan.inputs:
-        parts.append(_table(("Input", "Value", "Source"), input_rows(plan)))
+        parts.append(_table(("Input", "Value", "Source"), wording.input_rows(plan)))
     if plan.steps:
         parts.append("\n".join(f"{n}. {clean(s)}" for n, s in enumerate(plan.steps, 1)))
-    if facts := plan_facts(plan):
+    if facts := wording.plan_facts(plan):
         parts.append(_facts(facts))
     return "\n\n".join(parts)
 
@@ -99,7 +83,7 @@ def _changes(report: Report) -> str:
         return ""
     rows = []
     for change in changes.items:
-        kind, id_, name, detail = change_row(change)
+        kind, id_, name, detail = wording.change_row(change)
         shown = f"[`{id_}`]({clean(change.link)})" if change.link else f"`{id_}`"
         rows.append((kind, shown, name, detail))
     table = _table(("Kind", "ID", "Name", "Detail"), rows)
@@ -111,12 +95,16 @@ def _verification(report: Report) -> str:
     checks = report.verification.checks
     if not checks:
         return ""
-    rows = [check_row(c, _code) for c in checks]
-    return checks_headline(checks) + "\n\n" + _table(("Passed", "Check", "Run", "Detail"), rows)
+    rows = [wording.check_row(c, _code) for c in checks]
+    return (
+        wording.checks_headline(checks)
+        + "\n\n"
+        + _table(("Passed", "Check", "Run", "Detail"), rows)
+    )
 
 
 def _rollback(report: Report) -> str:
-    lines = [f"- **Cancelled:** {c}" for c in rollback_cancelled(report)]
+    lines = [f"- **Cancelled:** {c}" for c in wording.rollback_cancelled(report)]
     lines += [f"- {clean(step)}" for step in report.rollback.steps]
     return "\n".join(lines)
 
@@ -124,15 +112,15 @@ def _rollback(report: Report) -> str:
 def _summary(report: Report) -> str:
     summary = report.summary
     parts = []
-    if has_results(summary):
-        parts.append(_facts(summary_facts(report, _code)))
+    if wording.has_results(summary):
+        parts.append(_facts(wording.summary_facts(report, _code)))
         if summary.seeds:
             header = ("Seed", "Run", clean(summary.metric) or "Value")
-            parts.append(_table(header, seed_rows(summary, _code)))
-        if rows := output_rows(summary, _code):
+            parts.append(_table(header, wording.seed_rows(summary, _code)))
+        if rows := wording.output_rows(summary, _code):
             parts.append("Best model:\n\n" + _table(("Field", "Value"), rows))
     else:
-        parts.append(NOTHING["Summary"])
+        parts.append(wording.NOTHING["Summary"])
     if report.notes:
         parts.append("Notes:\n\n" + "\n".join(f"- {clean(n)}" for n in report.notes))
     return "\n\n".join(parts)

@@ -15,26 +15,9 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from agent.report import wording
 from agent.report.model import Report
 from agent.report.values import clean, status_label
-from agent.report.wording import (
-    NOTHING,
-    PASS,
-    WARN,
-    Facts,
-    alerts,
-    change_row,
-    check_row,
-    checks_headline,
-    has_results,
-    input_rows,
-    output_rows,
-    plan_facts,
-    plan_is_empty,
-    rollback_cancelled,
-    seed_rows,
-    summary_facts,
-)
 
 STATUS_STYLE = {
     "succeeded": "bold green",
@@ -72,7 +55,7 @@ def render_rich(report: Report) -> RenderableType:
     )
     items: list[RenderableType] = [title, *_attention(report)]
     for name, body, border in panels:
-        content = body or Text(NOTHING[name], style="dim")
+        content = body or Text(wording.NOTHING[name], style="dim")
         items.append(Panel(content, title=name, title_align="left", border_style=border))
     return Group(*items)
 
@@ -93,7 +76,7 @@ def print_report(report: Report, console: Console | None = None) -> None:
         console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True, end="")
 
 
-def _facts(facts: Facts, colon: str = ":") -> Table:
+def _facts(facts: wording.Facts, colon: str = ":") -> Table:
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
@@ -133,7 +116,7 @@ def _stack(parts: list[RenderableType]) -> Group:
 
 def _attention(report: Report) -> list[RenderableType]:
     panels: list[RenderableType] = []
-    for alert in alerts(report):
+    for alert in wording.alerts(report):
         body: RenderableType
         match alert.kind:
             case "failed" | "cancelled":
@@ -148,14 +131,14 @@ def _attention(report: Report) -> list[RenderableType]:
 
 def _plan(report: Report) -> RenderableType | None:
     plan = report.plan
-    if plan_is_empty(plan):
+    if wording.plan_is_empty(plan):
         return None
     parts: list[RenderableType] = []
     if plan.inputs:
-        parts.append(_table(("Input", "Value", "Source"), input_rows(plan)))
+        parts.append(_table(("Input", "Value", "Source"), wording.input_rows(plan)))
     if plan.steps:
         parts.append(_facts([(f"{n}.", clean(s)) for n, s in enumerate(plan.steps, 1)], ""))
-    if facts := plan_facts(plan):
+    if facts := wording.plan_facts(plan):
         parts.append(_facts(facts))
     return _stack(parts)
 
@@ -166,7 +149,7 @@ def _changes(report: Report) -> RenderableType | None:
         return None
     rows = []
     for change in changes.items:
-        kind, id_, name, detail = change_row(change)
+        kind, id_, name, detail = wording.change_row(change)
         # A link style makes the ID clickable in terminals that support hyperlinks.
         link = Style(link=clean(change.link)) if change.link else ""
         rows.append((kind, Text(id_, style=link), name, detail))
@@ -183,16 +166,18 @@ def _verification(report: Report) -> RenderableType | None:
     failed = any(not c.passed for c in checks)
     rows = []
     for check in checks:
-        mark, name, run, detail = check_row(check, clean)
-        colour = {PASS: "green", WARN: "yellow"}.get(mark, "red")
+        mark, name, run, detail = wording.check_row(check, clean)
+        colour = {wording.PASS: "green", wording.WARN: "yellow"}.get(mark, "red")
         rows.append((Text(mark, style=f"bold {colour}"), name, run, detail))
     table = _table(("", "Check", "Run", "Detail"), rows, keep=2)
-    headline = Text(checks_headline(checks), style="bold red" if failed else "bold green")
+    headline = Text(wording.checks_headline(checks), style="bold red" if failed else "bold green")
     return _stack([headline, table])
 
 
 def _rollback(report: Report) -> RenderableType | None:
-    cancelled = [Text(f"Cancelled: {c}", style="yellow") for c in rollback_cancelled(report)]
+    cancelled = [
+        Text(f"Cancelled: {c}", style="yellow") for c in wording.rollback_cancelled(report)
+    ]
     steps = [clean(step) for step in report.rollback.steps]
     if not cancelled and not steps:
         return None
@@ -202,15 +187,15 @@ def _rollback(report: Report) -> RenderableType | None:
 def _summary(report: Report) -> RenderableType:
     summary = report.summary
     parts: list[RenderableType] = []
-    if has_results(summary):
-        parts.append(_facts(summary_facts(report, clean)))
+    if wording.has_results(summary):
+        parts.append(_facts(wording.summary_facts(report, clean)))
         if summary.seeds:
             header = ("Seed", "Run", clean(summary.metric) or "Value")
-            parts.append(_table(header, seed_rows(summary, clean), keep=1))
-        if rows := output_rows(summary, clean):
+            parts.append(_table(header, wording.seed_rows(summary, clean), keep=1))
+        if rows := wording.output_rows(summary, clean):
             parts.append(Group(Text("Best model:", style="bold"), _facts(rows)))
     else:
-        parts.append(Text(NOTHING["Summary"], style="dim"))
+        parts.append(Text(wording.NOTHING["Summary"], style="dim"))
     if report.notes:
         notes = _bullets([clean(n) for n in report.notes])
         parts.append(Group(Text("Notes:", style="bold"), notes))

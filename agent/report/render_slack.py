@@ -13,25 +13,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from agent.report import wording
 from agent.report.model import Report
 from agent.report.values import clean, status_label
-from agent.report.wording import (
-    NOTHING,
-    RUN_KINDS,
-    Facts,
-    alerts,
-    change_row,
-    check_row,
-    checks_headline,
-    has_results,
-    input_rows,
-    output_rows,
-    plan_facts,
-    plan_is_empty,
-    rollback_cancelled,
-    seed_rows,
-    summary_facts,
-)
 
 MAX_BLOCKS = 50
 MAX_TEXT = 3000
@@ -94,7 +78,7 @@ def render_slack(report: Report, *, mlflow_ui: str | None = None) -> list[Block]
     )
     for name, body in sections:
         blocks.append({"type": "divider"})
-        blocks += body or [_text(f"*{name}*\n{NOTHING[name]}")]
+        blocks += body or [_text(f"*{name}*\n{wording.NOTHING[name]}")]
     return _cap(blocks)
 
 
@@ -108,12 +92,14 @@ def _links(report: Report, mlflow_ui: str | None) -> tuple[str | None, Callable[
 
     items = report.changes.items
     experiment = next((c for c in items if c.kind == "experiment"), None)
-    known = {c.id: c.link for c in items if c.kind in RUN_KINDS and c.link}
+    known = {c.id: c.link for c in items if c.kind in wording.RUN_KINDS and c.link}
     base = experiment.link if experiment else None
     if mlflow_ui and experiment:
         base = ui_link(mlflow_ui, experiment.id)
         known = {
-            c.id: ui_link(mlflow_ui, experiment.id, c.id) for c in items if c.kind in RUN_KINDS
+            c.id: ui_link(mlflow_ui, experiment.id, c.id)
+            for c in items
+            if c.kind in wording.RUN_KINDS
         }
 
     def link(run_id: str) -> str:
@@ -170,7 +156,7 @@ def _text(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": _fit(text, MAX_TEXT)}}
 
 
-def _fields(facts: Facts, slack: Callable[[str], str]) -> list[Block]:
+def _fields(facts: wording.Facts, slack: Callable[[str], str]) -> list[Block]:
     fields = [
         {"type": "mrkdwn", "text": _fit(f"*{slack(label)}*\n{slack(value)}", MAX_FIELD)}
         for label, value in facts
@@ -195,7 +181,7 @@ def _mrkdwn(text: str) -> dict[str, str]:
 
 def _attention(report: Report, slack: Callable[[str], str]) -> list[str]:
     texts = []
-    for alert in alerts(report):
+    for alert in wording.alerts(report):
         listed = "\n".join(f"• {slack(item)}" for item in alert.items)
         match alert.kind:
             case "failed" | "cancelled":
@@ -209,12 +195,12 @@ def _attention(report: Report, slack: Callable[[str], str]) -> list[str]:
 
 def _plan(report: Report, slack: Callable[[str], str]) -> list[Block]:
     plan = report.plan
-    if plan_is_empty(plan):
+    if wording.plan_is_empty(plan):
         return []
     lines = ["*Plan*"]
     lines += [f"{n}. {slack(clean(s))}" for n, s in enumerate(plan.steps, 1)]
-    lines += [f"*{label}:* {slack(value)}" for label, value in plan_facts(plan)]
-    inputs = [(name, f"{value} _({source})_") for name, value, source in input_rows(plan)]
+    lines += [f"*{label}:* {slack(value)}" for label, value in wording.plan_facts(plan)]
+    inputs = [(name, f"{value} _({source})_") for name, value, source in wording.input_rows(plan)]
     return [_text("\n".join(lines)), *_fields(inputs, slack)]
 
 
@@ -226,9 +212,9 @@ def _changes(report: Report, slack: Callable[[str], str], base: str | None) -> l
     if changes.tracking_uri:
         lines.append(f"Tracking: `{slack(clean(changes.tracking_uri))}`")
     for change in changes.items:
-        kind, id_, name, detail = change_row(change)
+        kind, id_, name, detail = wording.change_row(change)
         link = base if change.kind == "experiment" and base else change.link
-        if change.kind in RUN_KINDS:
+        if change.kind in wording.RUN_KINDS:
             shown = slack(_mark(change.id))
         elif link:
             shown = f"<{_url(link)}|{slack(id_)}>"
@@ -243,32 +229,32 @@ def _verification(report: Report, slack: Callable[[str], str]) -> list[Block]:
     checks = report.verification.checks
     if not checks:
         return []
-    lines = ["*Verification*", slack(checks_headline(checks))]
+    lines = ["*Verification*", slack(wording.checks_headline(checks))]
     for check in checks:
         if not check.passed or check.warning:
-            mark, name, run, detail = check_row(check, _mark)
+            mark, name, run, detail = wording.check_row(check, _mark)
             lines.append(slack(" · ".join(t for t in (f"{mark} {name}", run, detail) if t)))
     return [_text("\n".join(lines))]
 
 
 def _rollback(report: Report, slack: Callable[[str], str]) -> list[Block]:
-    lines = [f"*Cancelled:* {slack(c)}" for c in rollback_cancelled(report)]
+    lines = [f"*Cancelled:* {slack(c)}" for c in wording.rollback_cancelled(report)]
     lines += [f"• {slack(clean(step))}" for step in report.rollback.steps]
     return [_text("\n".join(["*Rollback*", *lines]))] if lines else []
 
 
 def _summary(report: Report, slack: Callable[[str], str]) -> list[Block]:
     summary = report.summary
-    if not has_results(summary):
-        blocks = [_text(f"*Summary*\n{NOTHING['Summary']}")]
+    if not wording.has_results(summary):
+        blocks = [_text(f"*Summary*\n{wording.NOTHING['Summary']}")]
     else:
-        facts = summary_facts(report, _mark)
+        facts = wording.summary_facts(report, _mark)
         blocks = [_text("*Summary*"), *_fields(facts, slack)]
-        seeds = [f"seed {s} · {run} · {v}" for s, run, v in seed_rows(summary, _mark)]
+        seeds = [f"seed {s} · {run} · {v}" for s, run, v in wording.seed_rows(summary, _mark)]
         if seeds:
             title = f"*Per seed ({clean(summary.metric) or 'value'})*"
             blocks.append(_text(slack("\n".join([title, *seeds]))))
-        if rows := output_rows(summary, _mark):
+        if rows := wording.output_rows(summary, _mark):
             blocks += [_text("*Best model*"), *_fields(rows, slack)]
     if report.notes:
         notes = [slack(clean(n)) for n in report.notes]

@@ -7,25 +7,9 @@ is :mod:`agent.report.wording`'s.
 
 from __future__ import annotations
 
+from agent.report import wording
 from agent.report.model import Report
 from agent.report.values import clean, status_label
-from agent.report.wording import (
-    NOTHING,
-    SECTIONS,
-    Facts,
-    alerts,
-    change_row,
-    check_row,
-    checks_headline,
-    has_results,
-    input_rows,
-    output_rows,
-    plan_facts,
-    plan_is_empty,
-    rollback_cancelled,
-    seed_rows,
-    summary_facts,
-)
 
 INDENT = "  "
 SEPARATOR = "  "
@@ -41,9 +25,9 @@ def render_text(report: Report) -> str:
     """
     lines = [f"{clean(report.title)} — {status_label(report.status)}", *_attention(report)]
     bodies = (_plan(report), _changes(report), _verification(report), _rollback(report))
-    for title, body in zip(SECTIONS, (*bodies, _summary(report)), strict=True):
+    for title, body in zip(wording.SECTIONS, (*bodies, _summary(report)), strict=True):
         lines.append(f"{title}:")
-        lines += [_one_line(INDENT + line) for line in body or [NOTHING[title]]]
+        lines += [_one_line(INDENT + line) for line in body or [wording.NOTHING[title]]]
     return "\n".join(lines) + "\n"
 
 
@@ -55,7 +39,7 @@ def _row(*cells: str) -> str:
     return SEPARATOR.join(cell for cell in cells if cell)
 
 
-def _facts(facts: Facts) -> list[str]:
+def _facts(facts: wording.Facts) -> list[str]:
     return [f"{label}: {value}" for label, value in facts]
 
 
@@ -65,7 +49,7 @@ def _plain(run_id: str) -> str:
 
 def _attention(report: Report) -> list[str]:
     lines = []
-    for alert in alerts(report):
+    for alert in wording.alerts(report):
         match alert.kind:
             case "failed" | "cancelled":
                 lines.append(f"{alert.title}: {alert.message}")
@@ -78,11 +62,13 @@ def _attention(report: Report) -> list[str]:
 
 def _plan(report: Report) -> list[str]:
     plan = report.plan
-    if plan_is_empty(plan):
+    if wording.plan_is_empty(plan):
         return []
-    lines = [f"input {name} = {value} ({source})" for name, value, source in input_rows(plan)]
+    lines = [
+        f"input {name} = {value} ({source})" for name, value, source in wording.input_rows(plan)
+    ]
     lines += [f"step {n}: {clean(step)}" for n, step in enumerate(plan.steps, 1)]
-    return lines + _facts(plan_facts(plan))
+    return lines + _facts(wording.plan_facts(plan))
 
 
 def _changes(report: Report) -> list[str]:
@@ -91,7 +77,7 @@ def _changes(report: Report) -> list[str]:
         return []
     lines = [f"tracking: {clean(changes.tracking_uri)}"] if changes.tracking_uri else []
     for change in changes.items:
-        kind, id_, name, detail = change_row(change)
+        kind, id_, name, detail = wording.change_row(change)
         lines.append(_row(kind, id_, name, detail, clean(change.link) if change.link else ""))
     return lines
 
@@ -100,29 +86,31 @@ def _verification(report: Report) -> list[str]:
     checks = report.verification.checks
     if not checks:
         return []
-    rows = [check_row(c, _plain) for c in checks]
-    return [checks_headline(checks)] + [
+    rows = [wording.check_row(c, _plain) for c in checks]
+    return [wording.checks_headline(checks)] + [
         _row(mark, name, f"run {run}" if run else "", detail) for mark, name, run, detail in rows
     ]
 
 
 def _rollback(report: Report) -> list[str]:
-    lines = [f"Cancelled: {c}" for c in rollback_cancelled(report)]
+    lines = [f"Cancelled: {c}" for c in wording.rollback_cancelled(report)]
     return lines + [f"- {clean(step)}" for step in report.rollback.steps]
 
 
 def _summary(report: Report) -> list[str]:
     summary = report.summary
     lines = []
-    if has_results(summary):
-        lines += _facts(summary_facts(report, _plain))
+    if wording.has_results(summary):
+        lines += _facts(wording.summary_facts(report, _plain))
         metric = clean(summary.metric) or "value"
         lines += [
             f"seed {seed}  run {run}  {metric} {value}"
-            for seed, run, value in seed_rows(summary, _plain)
+            for seed, run, value in wording.seed_rows(summary, _plain)
         ]
-        lines += [f"best model {label}: {value}" for label, value in output_rows(summary, _plain)]
+        lines += [
+            f"best model {label}: {value}" for label, value in wording.output_rows(summary, _plain)
+        ]
     else:
-        lines.append(NOTHING["Summary"])
+        lines.append(wording.NOTHING["Summary"])
     lines += [f"note: {clean(n)}" for n in report.notes]
     return lines
