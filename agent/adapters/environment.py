@@ -64,11 +64,11 @@ def _approvers() -> None:
 
 
 def _slack_numbers() -> None:
-    from agent.adapters.slack.settings import SlackSettings, count_from_env, seconds_from_env
+    from agent.adapters.slack.settings import SlackSettings
 
-    count_from_env("TRIALRUN_SLACK_MAX_PER_WORKSPACE", SlackSettings.max_per_workspace)
-    count_from_env("TRIALRUN_SLACK_MAX_PER_USER", SlackSettings.max_per_user)
-    seconds_from_env("TRIALRUN_SLACK_PROGRESS_SECONDS", SlackSettings.progress_seconds)
+    settings.env_int("TRIALRUN_SLACK_MAX_PER_WORKSPACE", SlackSettings.max_per_workspace)
+    settings.env_int("TRIALRUN_SLACK_MAX_PER_USER", SlackSettings.max_per_user)
+    settings.env_number("TRIALRUN_SLACK_PROGRESS_SECONDS", SlackSettings.progress_seconds)
 
 
 def _approval_policy() -> None:

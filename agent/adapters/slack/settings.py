@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tools.errors import ConfigError
+from tools.settings import env_int, env_number
 
 DEFAULT_API_URL = "https://slack.com/api/"
 
@@ -68,17 +69,13 @@ class SlackSettings:
             bot_token=_required("SLACK_BOT_TOKEN"),
             app_token=env.get("SLACK_APP_TOKEN") or None,
             api_url=env.get("SLACK_API_URL") or DEFAULT_API_URL,
-            max_per_workspace=count_from_env(
-                "TRIALRUN_SLACK_MAX_PER_WORKSPACE", cls.max_per_workspace
-            ),
-            max_per_user=count_from_env("TRIALRUN_SLACK_MAX_PER_USER", cls.max_per_user),
+            max_per_workspace=env_int("TRIALRUN_SLACK_MAX_PER_WORKSPACE", cls.max_per_workspace),
+            max_per_user=env_int("TRIALRUN_SLACK_MAX_PER_USER", cls.max_per_user),
             approvers=frozenset(
                 u.strip() for u in env.get("TRIALRUN_SLACK_APPROVERS", "").split(",") if u.strip()
             ),
             mlflow_ui=mlflow_ui_from_env(),
-            progress_seconds=seconds_from_env(
-                "TRIALRUN_SLACK_PROGRESS_SECONDS", cls.progress_seconds
-            ),
+            progress_seconds=env_number("TRIALRUN_SLACK_PROGRESS_SECONDS", cls.progress_seconds),
         )
         return found.with_overrides(**overrides)
 
@@ -113,37 +110,5 @@ def _required(name: str) -> str:
         raise ConfigError(
             f"{name} is not set. Set it to the value on your Slack app's configuration page "
             "(Basic Information for the signing secret, OAuth & Permissions for the bot token)."
-        )
-    return value
-
-
-def count_from_env(name: str, default: int) -> int:
-    """Return variable ``name`` as a whole number of at least 1 (``default`` when unset)."""
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(
-            f"{name} must be a whole number of at least 1, got {raw!r}; set one, or unset it."
-        )
-    return value
-
-
-def seconds_from_env(name: str, default: float) -> float:
-    """Return variable ``name`` as seconds, 0 or more (``default`` when unset)."""
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        raise ConfigError(
-            f"{name} must be a number of seconds of 0 or more, got {raw!r}; set one, or unset it."
         )
     return value
