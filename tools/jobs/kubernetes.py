@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tools.errors import ConfigError, InputError
+from tools.errors import ConfigError, InputError, Unreachable
 from tools.jobs import kubernetes_manifest as km
 from tools.jobs.model import Job, JobSpec, JobState, SecretKey
 
@@ -50,7 +50,7 @@ def _api_error(exc: Any, what: str) -> Exception:
         )
     if exc.status in (401, 403):
         return ConfigError(f"Kubernetes refused the credentials for {what}: {message}")
-    return ConfigError(f"The Kubernetes API server failed {what}: {message}")
+    return Unreachable(f"The Kubernetes API server failed {what}: {message}")
 
 
 class KubernetesBackend:
@@ -126,7 +126,7 @@ class KubernetesBackend:
         allowed: tuple[int, ...] = (),
         **kwargs: Any,
     ) -> Any:
-        """Call the API; errors become InputError/ConfigError, a 404 None when ``missing_ok``.
+        """Call the API; errors become InputError, ConfigError or Unreachable, a 404 None when ``missing_ok``.
 
         A status in ``allowed`` raises :class:`_NotAllowed` for the caller to handle.
         """
@@ -142,14 +142,15 @@ class KubernetesBackend:
                 raise _NotAllowed(exc.status) from None
             raise _api_error(exc, what) from None
         except HTTPError as exc:
-            raise ConfigError(f"Cannot reach the Kubernetes API server for {what}: {exc}") from exc
+            raise Unreachable(f"Cannot reach the Kubernetes API server for {what}: {exc}") from exc
 
     def submit(self, spec: JobSpec, *, job_id: str) -> Job:
         """Create the Job and return the QUEUED record (RUNNING once pods exist).
 
         Raises:
             InputError: The spec has no image, or the API server refused it (its message quoted).
-            ConfigError: No usable credentials, or the server cannot be reached.
+            ConfigError: No usable credentials.
+            Unreachable: The API server cannot be reached or fails (5xx).
         """
         if not spec.image:
             raise InputError(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tools.errors import ConfigError, InputError
+from tools.errors import ConfigError, InputError, Unreachable
 from tools.jobs import kubernetes_manifest as km
 from tools.jobs import lifecycle
 from tools.jobs.kubernetes import KubernetesBackend
@@ -217,7 +217,7 @@ def test_an_unusable_kubeconfig_is_a_configuration_error(tmp_path: Path) -> None
         backend.submit(_spec("default"), job_id="j-000002")
 
 
-def test_an_unreachable_api_server_is_a_configuration_error(tmp_path: Path) -> None:
+def test_an_unreachable_api_server_is_named_as_a_server_that_does_not_answer(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
@@ -228,7 +228,7 @@ def test_an_unreachable_api_server_is_a_configuration_error(tmp_path: Path) -> N
     backend = KubernetesBackend(kubeconfig=kubeconfig)
 
     with pytest.raises(
-        ConfigError,
+        Unreachable,
         match="Cannot reach the Kubernetes API server for Job 'tune-j-000004' in namespace 'team'",
     ):
         backend.submit(_spec(None), job_id="j-000004")  # the context's namespace is the default
