@@ -217,7 +217,9 @@ def test_an_unusable_kubeconfig_is_a_configuration_error(tmp_path: Path) -> None
         backend.submit(_spec("default"), job_id="j-000002")
 
 
-def test_an_unreachable_api_server_is_named_as_a_server_that_does_not_answer(tmp_path: Path) -> None:
+def test_an_unreachable_api_server_is_named_as_a_server_that_does_not_answer(
+    tmp_path: Path,
+) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
